@@ -1,0 +1,151 @@
+"""The composition root: build the real objects, run them, print reports, map errors to exits."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from digest import __version__
+from digest.config import Config, load_config
+from digest.deliver import FileOutbox, Outbox, SmtpOutbox
+from digest.errors import DigestError
+from digest.fetch import Fetcher
+from digest.models import RunReport
+from digest.pipeline import run_once
+from digest.store import Store, dry_run_copy
+
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
+
+
+def _now(value: str | None) -> datetime:
+    if not value:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected an ISO-8601 time, found {value!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def format_report(report: RunReport, *, outbox: Path | None = None) -> list[str]:
+    """The run report as short human-readable lines."""
+    lines: list[str] = []
+    failed_sources = [s for s in report.sources if s.status == "failed"]
+    lines.append(
+        f"sources: {len(report.sources)} read, {len(failed_sources)} failed; "
+        f"{report.new_papers} new papers"
+    )
+    for s in report.sources:
+        detail = s.error if s.error else f"{s.papers} papers, {s.new} new"
+        lines.append(f"  {s.status:<12} {s.name}: {detail}")
+    verb = "written" if report.dry_run else "sent"
+    done = [d for d in report.deliveries if d.status in ("sent", "written")]
+    where = f" to {outbox}" if outbox and report.dry_run else ""
+    lines.append(f"emails: {len(done)} {verb}{where}")
+    for d in report.deliveries:
+        if d.status in ("sent", "written"):
+            detail = f"{d.papers} papers -> {d.location}"
+        elif d.status == "nothing-new":
+            detail = "nothing new, no email"
+        else:
+            detail = d.error or "failed"
+        lines.append(f"  {d.status:<12} {d.subscriber} <{d.email}>: {detail}")
+    if report.dry_run:
+        lines.append("dry-run: nothing was sent and the store was not changed")
+    return lines
+
+
+async def _run(config: Config, *, now: datetime, dry_run: bool, outbox_dir: Path) -> RunReport:
+    smtp = config.settings.smtp
+    outbox: Outbox
+    with tempfile.TemporaryDirectory(prefix="digest-dry-run-") as scratch:
+        if dry_run:
+            store = dry_run_copy(config.store_url, Path(scratch))
+            outbox = FileOutbox(outbox_dir)
+        else:
+            store = Store(config.store_url)
+            outbox = SmtpOutbox(
+                host=smtp.host,
+                port=smtp.port,
+                security=smtp.security,
+                username=smtp.username,
+                password=config.smtp_password(),
+                timeout=smtp.timeout,
+            )
+        try:
+            async with Fetcher() as fetcher:
+                return await run_once(
+                    config,
+                    now=now,
+                    store=store,
+                    outbox=outbox,
+                    fetcher=fetcher,
+                    clock=lambda: datetime.now(UTC),
+                )
+        finally:
+            store.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="digest")
+def cli() -> None:
+    """Paper Digest: new papers from your feeds, ranked per subscriber, one email a day."""
+
+
+@cli.command()
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The TOML config file.",
+)
+@click.option("--once", is_flag=True, help="Run one pass and exit (what `run` always does).")
+@click.option(
+    "--dry-run", is_flag=True, help="Write .eml files instead of sending; change no state."
+)
+@click.option(
+    "--outbox",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for --dry-run's .eml files (default: [email] outbox).",
+)
+@click.option("--now", "now_text", hidden=True, help="Pretend it is this ISO time (testing).")
+def run(
+    config_path: Path, once: bool, dry_run: bool, outbox: Path | None, now_text: str | None
+) -> None:
+    """Fetch every source, rank the new papers and send each subscriber one digest.
+
+    Exit status: 0 all good; 1 finished but a source or delivery failed; 2 usage or config error.
+    """
+    del once  # `run` is always one pass; the daily loop is `digest serve`
+    config = load_config(config_path)
+    outbox_dir = outbox.absolute() if outbox else config.outbox
+    report = asyncio.run(_run(config, now=_now(now_text), dry_run=dry_run, outbox_dir=outbox_dir))
+    for line in format_report(report, outbox=outbox_dir):
+        click.echo(line)
+    if report.failed:
+        raise SystemExit(EXIT_FAILURES)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point: run the CLI and turn DigestError into a message and exit code."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_FAILURES)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except DigestError as exc:
+        click.echo(f"digest: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(EXIT_OK)

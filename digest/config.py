@@ -1,0 +1,276 @@
+"""Load and validate the TOML config; resolve paths against its folder; read secrets from env."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from digest.errors import ConfigError
+from digest.models import Subscriber
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_EMAIL = re.compile(rf"^[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]+@{_LABEL}(?:\.{_LABEL})+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def _no_control(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError(f"control characters (CR, LF, ...) are not allowed, found {value!r}")
+    return value
+
+
+def _email(value: str) -> str:
+    _no_control(value)
+    if not _EMAIL.match(value):
+        raise ValueError(f"expected an email address like name@example.org, found {value!r}")
+    return value
+
+
+def _sender(value: str) -> str:
+    _no_control(value)
+    _, addr = parseaddr(value)
+    if not addr or not _EMAIL.match(addr):
+        raise ValueError(f"expected 'Name <address@example.org>' or an address, found {value!r}")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_control)]
+Email = Annotated[str, AfterValidator(_email)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class StoreSettings(_Strict):
+    """Where state lives: a SQLite path (relative to the config) or an SQLAlchemy URL."""
+
+    path: Text = "state/digest.sqlite3"
+    url: Text | None = None
+
+
+class EmailSettings(_Strict):
+    """Envelope and presentation settings shared by every digest."""
+
+    sender: Annotated[str, AfterValidator(_sender)]
+    outbox: Text = "outbox"
+    templates: Text | None = None
+    lookback_days: int = Field(default=7, ge=1, le=365)
+
+
+class SmtpSettings(_Strict):
+    """How to reach the SMTP server; the password comes from the environment only."""
+
+    host: Text = "localhost"
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: Text | None = None
+    password_env: Text | None = None
+    timeout: float = Field(default=30.0, gt=0)
+
+
+class SourceSettings(_Strict):
+    """One listing to read each run."""
+
+    name: Text = Field(min_length=1)
+    type: Literal["feed"] = "feed"
+    url: Text = Field(min_length=1)
+    announce_types: tuple[Text, ...] = ("new", "cross")
+
+    @field_validator("announce_types", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+
+class SubscriberSettings(_Strict):
+    """One person and what they want to read about."""
+
+    name: Text = Field(min_length=1)
+    email: Email
+    keywords: tuple[Text, ...] = Field(min_length=1)
+    max_papers: int = Field(default=10, ge=1, le=200)
+
+    @field_validator("keywords", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+    @field_validator("keywords")
+    @classmethod
+    def _non_blank(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not k.strip() for k in value):
+            raise ValueError("keywords must not be blank")
+        return value
+
+
+class Settings(_Strict):
+    """The whole config file, as written."""
+
+    store: StoreSettings = StoreSettings()
+    email: EmailSettings
+    smtp: SmtpSettings = SmtpSettings()
+    sources: tuple[SourceSettings, ...] = Field(min_length=1)
+    subscribers: tuple[SubscriberSettings, ...] = Field(min_length=1)
+
+    @field_validator("sources", "subscribers", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Settings:
+        for label, names in (
+            ("sources", [s.name for s in self.sources]),
+            ("subscribers", [s.name for s in self.subscribers]),
+        ):
+            seen: set[str] = set()
+            for i, name in enumerate(names):
+                if name in seen:
+                    raise ValueError(f"{label}[{i}].name: duplicate name {name!r}")
+                seen.add(name)
+        return self
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated config with every path resolved against the config file's folder."""
+
+    path: Path
+    settings: Settings
+
+    @property
+    def base(self) -> Path:
+        """The folder relative paths in the config are resolved against."""
+        return self.path.parent
+
+    def resolve(self, value: str) -> Path:
+        """Resolve a path written in the config (``~`` expanded) against the config's folder."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.base / p
+
+    @property
+    def store_url(self) -> str:
+        """The SQLAlchemy URL of the state store."""
+        store = self.settings.store
+        return store.url if store.url else f"sqlite:///{self.resolve(store.path)}"
+
+    @property
+    def outbox(self) -> Path:
+        """Where dry-run writes .eml files."""
+        return self.resolve(self.settings.email.outbox)
+
+    @property
+    def templates(self) -> Path | None:
+        """A user's template folder, when they restyle the email."""
+        t = self.settings.email.templates
+        return self.resolve(t) if t else None
+
+    def source_location(self, url: str) -> str:
+        """Make a relative local path absolute; leave http(s) and file URLs alone."""
+        if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", url):
+            return url
+        return str(self.resolve(url))
+
+    @property
+    def subscribers(self) -> tuple[Subscriber, ...]:
+        """The subscribers as the core sees them."""
+        return tuple(
+            Subscriber(name=s.name, email=s.email, keywords=s.keywords, max_papers=s.max_papers)
+            for s in self.settings.subscribers
+        )
+
+    def smtp_password(self) -> str | None:
+        """Read the SMTP password from the environment variable the config names."""
+        env = self.settings.smtp.password_env
+        if not env:
+            return None
+        value = os.environ.get(env)
+        if value is None:
+            raise ConfigError(
+                f"{self.path}: smtp.password_env: environment variable {env} is not set",
+                path=str(self.path),
+                key="smtp.password_env",
+            )
+        return value
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith(("function-", "tagged-union")):
+            continue
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def _found(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _describe(error: Any, path: Path) -> str:
+    key = _key_path(tuple(error["loc"]))
+    kind = error["type"]
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        what = f"unknown key (found {_found(error['input'])})"
+    elif kind == "missing":
+        what = "required key is missing"
+    elif kind == "value_error":
+        what = msg
+    else:
+        what = f"{msg}, found {_found(error['input'])}"
+    return f"{path}: {key}: {what}" if key else f"{path}: {what}"
+
+
+def parse_settings(data: dict[str, Any], path: Path) -> Settings:
+    """Validate parsed TOML; raise ConfigError naming the first bad key."""
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        message = _describe(first, path)
+        if first["type"] == "value_error" and ": " in message and first["loc"] == ():
+            message = f"{path}: {str(first['msg']).removeprefix('Value error, ')}"
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise ConfigError(
+            message + more, path=str(path), key=_key_path(tuple(first["loc"]))
+        ) from None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, parse and validate the config file at `path`."""
+    p = Path(path).expanduser().absolute()
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found", path=str(p)) from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config file: {exc.strerror}", path=str(p)) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8 text", path=str(p)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}", path=str(p)) from None
+    return Config(path=p, settings=parse_settings(data, p))

@@ -1,0 +1,42 @@
+"""The DigestError family: each error names the object at fault and what to check."""
+
+from __future__ import annotations
+
+
+class DigestError(Exception):
+    """Base of every error the library raises on purpose; the CLI prints its message."""
+
+    exit_code = 1
+
+
+class ConfigError(DigestError):
+    """The config file is missing, unreadable or invalid; exit 2."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, path: str = "", key: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+        self.key = key
+
+
+class SourceError(DigestError):
+    """A source could not be fetched or parsed; the run goes on without it."""
+
+    def __init__(self, message: str, *, source: str = "", url: str = "") -> None:
+        super().__init__(message)
+        self.source = source
+        self.url = url
+
+
+class DeliveryError(DigestError):
+    """A message was not accepted for a recipient; `permanent` tells whether a retry may help."""
+
+    def __init__(self, message: str, *, recipient: str = "", permanent: bool = False) -> None:
+        super().__init__(message)
+        self.recipient = recipient
+        self.permanent = permanent
+
+
+class StoreError(DigestError):
+    """The state store cannot be opened, migrated or is locked by another run."""

@@ -1,0 +1,111 @@
+"""Frozen dataclasses shared by every stage; no I/O, no behaviour beyond small helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+
+@dataclass(frozen=True)
+class Paper:
+    """One paper as a source saw it, keyed by its canonical id."""
+
+    id: str
+    title: str
+    link: str = ""
+    authors: tuple[str, ...] = ()
+    abstract: str = ""
+    version: int | None = None
+    categories: tuple[str, ...] = ()
+    announce_type: str | None = None
+    doi: str | None = None
+    journal_ref: str | None = None
+    published: datetime | None = None
+    upvotes: int | None = None
+    comments: int | None = None
+    github: str | None = None
+    project_page: str | None = None
+    ai_summary: str | None = None
+    source: str = ""
+
+    @property
+    def arxiv_id(self) -> str | None:
+        """The versionless arXiv id when the canonical id is one."""
+        return self.id[len("arxiv:") :] if self.id.startswith("arxiv:") else None
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """A person who gets one digest per run, with what they care about."""
+
+    name: str
+    email: str
+    keywords: tuple[str, ...]
+    max_papers: int = 10
+    exclude: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    min_score: float = 0.0
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A paper with its relevance score for one subscriber and the reasons for it."""
+
+    paper: Paper
+    score: float
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Digest:
+    """What one subscriber receives in one run: the ranked papers and what the cap cut."""
+
+    subscriber: Subscriber
+    day: date
+    papers: tuple[Scored, ...]
+    more: tuple[Scored, ...] = ()
+
+
+@dataclass(frozen=True)
+class SourceOutcome:
+    """How one source fared in one run."""
+
+    name: str
+    status: str  # "ok" | "not-modified" | "no-batch" | "stale" | "failed"
+    papers: int = 0
+    new: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """How one subscriber's digest fared in one run."""
+
+    subscriber: str
+    email: str
+    status: str  # "sent" | "written" | "nothing-new" | "failed"
+    papers: int = 0
+    message_id: str | None = None
+    location: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """Everything one pass did, for the CLI to print and the store to keep."""
+
+    started: datetime
+    finished: datetime
+    dry_run: bool
+    sources: tuple[SourceOutcome, ...] = ()
+    deliveries: tuple[DeliveryOutcome, ...] = ()
+    new_papers: int = 0
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def failed(self) -> bool:
+        """True when any source or delivery failed."""
+        return any(s.status == "failed" for s in self.sources) or any(
+            d.status == "failed" for d in self.deliveries
+        )

@@ -1,0 +1,172 @@
+"""run_once: the one place that sequences I/O — fetch, parse, store, rank, render, send, record."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from jinja2 import Environment, TemplateError
+
+from digest.compose import compose
+from digest.config import Config, SourceSettings
+from digest.deliver import Outbox
+from digest.errors import DeliveryError, DigestError, SourceError
+from digest.fetch import Fetcher
+from digest.models import DeliveryOutcome, Digest, Paper, RunReport, SourceOutcome, Subscriber
+from digest.rank import rank
+from digest.render import make_environment, render_digest
+from digest.sources import feed
+from digest.sources.feed import Listing
+from digest.store import FeedState, Store
+
+
+def parse_source(source: SourceSettings, body: bytes) -> Listing:
+    """Turn a source's bytes into a Listing with the parser for its type."""
+    return feed.parse(body, source=source.name)
+
+
+def keep(paper: Paper, source: SourceSettings) -> bool:
+    """The source's announce-type policy: replacements are not news unless configured."""
+    return paper.announce_type is None or paper.announce_type in source.announce_types
+
+
+async def read_source(
+    source: SourceSettings, location: str, *, fetcher: Fetcher, store: Store, now: datetime
+) -> SourceOutcome:
+    """Fetch, parse and store one source; every failure becomes a 'failed' outcome."""
+    state = store.feed_state(source.name)
+    try:
+        fetched = await fetcher.fetch(
+            location, source=source.name, etag=state.etag, last_modified=state.last_modified
+        )
+        if fetched.status == "not-modified":
+            return SourceOutcome(name=source.name, status="not-modified")
+        if fetched.http_status is not None and fetched.http_status >= 400:
+            parse_source(source, fetched.body)  # a feed-shaped error page says more; try it
+            raise SourceError(
+                f"source {source.name!r}: GET {location} answered HTTP {fetched.http_status}",
+                source=source.name,
+            )
+        listing = parse_source(source, fetched.body)
+    except DigestError as exc:
+        return SourceOutcome(name=source.name, status="failed", error=str(exc))
+    papers = [p for p in listing.papers if keep(p, source)]
+    new = store.ingest(papers, source=source.name, now=now)
+    stale = bool(state.batch and listing.batch and listing.batch < state.batch)
+    batch = max((b for b in (state.batch, listing.batch) if b), default=None)
+    store.save_feed_state(
+        source.name,
+        FeedState(etag=fetched.etag, last_modified=fetched.last_modified, batch=batch),
+        now=now,
+    )
+    if stale:
+        status = "stale"
+    elif not listing.papers:
+        status = "no-batch"
+    else:
+        status = "ok"
+    return SourceOutcome(name=source.name, status=status, papers=len(papers), new=new)
+
+
+def build_digest(
+    subscriber: Subscriber, candidates: list[Paper], *, now: datetime
+) -> Digest | None:
+    """Rank the candidates for one subscriber; None when nothing matches."""
+    ranked = rank(candidates, subscriber)
+    if not ranked:
+        return None
+    cap = subscriber.max_papers
+    return Digest(
+        subscriber=subscriber,
+        day=now.date(),
+        papers=tuple(ranked[:cap]),
+        more=tuple(ranked[cap:]),
+    )
+
+
+async def deliver_one(
+    subscriber: Subscriber,
+    *,
+    config: Config,
+    env: Environment,
+    store: Store,
+    outbox: Outbox,
+    now: datetime,
+) -> DeliveryOutcome:
+    """Build, send and record one subscriber's digest."""
+    lookback = timedelta(days=config.settings.email.lookback_days)
+    candidates = store.candidates(subscriber.email, now=now, lookback=lookback)
+    digest = build_digest(subscriber, candidates, now=now)
+    base = DeliveryOutcome(subscriber=subscriber.name, email=subscriber.email, status="nothing-new")
+    if digest is None:
+        return base
+    ids = [s.paper.id for s in (*digest.papers, *digest.more)]
+    try:
+        rendered = render_digest(digest, env)
+    except TemplateError as exc:
+        return replace(base, status="failed", error=f"template error: {exc}")
+    message = compose(
+        rendered,
+        sender=config.settings.email.sender,
+        to_name=subscriber.name,
+        to_email=subscriber.email,
+        day=digest.day,
+        paper_ids=ids,
+        now=now,
+    )
+    mid = str(message["Message-ID"])
+    try:
+        location = await outbox.send(message)
+    except DeliveryError as exc:
+        return replace(base, status="failed", papers=len(ids), message_id=mid, error=str(exc))
+    store.record_delivery(subscriber.email, ids, message_id=mid, run_at=now, sent_at=now)
+    return replace(
+        base,
+        status="written" if outbox.dry_run else "sent",
+        papers=len(digest.papers),
+        message_id=mid,
+        location=location,
+    )
+
+
+async def run_once(
+    config: Config,
+    *,
+    now: datetime,
+    store: Store,
+    outbox: Outbox,
+    fetcher: Fetcher,
+    clock: Callable[[], datetime] | None = None,
+) -> RunReport:
+    """One pass over every source and subscriber; failures are reported, never raised.
+
+    `now` stamps everything the run records; `clock` (default: always `now`) only times it.
+    """
+    sources = config.settings.sources
+    outcomes = await asyncio.gather(
+        *(
+            read_source(s, config.source_location(s.url), fetcher=fetcher, store=store, now=now)
+            for s in sources
+        )
+    )
+    env = make_environment(config.templates)
+    deliveries: list[DeliveryOutcome] = []
+    async with outbox:
+        for subscriber in config.subscribers:
+            deliveries.append(
+                await deliver_one(
+                    subscriber, config=config, env=env, store=store, outbox=outbox, now=now
+                )
+            )
+    report = RunReport(
+        started=now,
+        finished=clock() if clock else now,
+        dry_run=outbox.dry_run,
+        sources=tuple(outcomes),
+        deliveries=tuple(deliveries),
+        new_papers=sum(o.new for o in outcomes),
+    )
+    store.record_run(report)
+    return report

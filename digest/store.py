@@ -1,0 +1,417 @@
+"""All SQL lives here: papers, sightings, feed state, deliveries and runs, with migrations."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from digest.errors import StoreError
+from digest.merge import merge
+from digest.models import Paper, RunReport
+from digest.timeutil import from_text, to_text
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+papers = Table(
+    "papers",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("version", Integer),
+    Column("title", Text, nullable=False),
+    Column("link", Text, nullable=False),
+    Column("authors", Text, nullable=False),
+    Column("abstract", Text, nullable=False),
+    Column("categories", Text, nullable=False),
+    Column("announce_type", String(32)),
+    Column("doi", Text),
+    Column("journal_ref", Text),
+    Column("published", String(32)),
+    Column("upvotes", Integer),
+    Column("comments", Integer),
+    Column("github", Text),
+    Column("project_page", Text),
+    Column("ai_summary", Text),
+    Column("source", Text, nullable=False),
+    Column("first_seen", String(32), nullable=False, index=True),
+    Column("updated", String(32), nullable=False),
+)
+sightings = Table(
+    "sightings",
+    metadata,
+    Column("paper_id", String(255), primary_key=True),
+    Column("source", String(255), primary_key=True),
+    Column("announce_type", String(32)),
+    Column("version", Integer),
+    Column("seen_at", String(32), nullable=False),
+)
+feed_state = Table(
+    "feed_state",
+    metadata,
+    Column("source", String(255), primary_key=True),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("batch", String(32)),
+    Column("checked", String(32), nullable=False),
+)
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("subscriber", String(320), primary_key=True),
+    Column("paper_id", String(255), primary_key=True),
+    Column("run_at", String(32), nullable=False),
+    Column("sent_at", String(32), nullable=False),
+    Column("message_id", Text, nullable=False),
+)
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started", String(32), nullable=False),
+    Column("finished", String(32), nullable=False),
+    Column("dry_run", Integer, nullable=False),
+    Column("report", Text, nullable=False),
+)
+
+
+def _v1(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[papers, sightings, feed_state, deliveries, runs])
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1}
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What the store remembers of a source between runs (conditional GET, staleness)."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    batch: datetime | None = None
+
+
+def _paper_row(p: Paper) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "version": p.version,
+        "title": p.title,
+        "link": p.link,
+        "authors": json.dumps(list(p.authors), ensure_ascii=False),
+        "abstract": p.abstract,
+        "categories": json.dumps(list(p.categories)),
+        "announce_type": p.announce_type,
+        "doi": p.doi,
+        "journal_ref": p.journal_ref,
+        "published": to_text(p.published) if p.published else None,
+        "upvotes": p.upvotes,
+        "comments": p.comments,
+        "github": p.github,
+        "project_page": p.project_page,
+        "ai_summary": p.ai_summary,
+        "source": p.source,
+    }
+
+
+def _row_paper(row: Any) -> Paper:
+    return Paper(
+        id=row.id,
+        version=row.version,
+        title=row.title,
+        link=row.link,
+        authors=tuple(json.loads(row.authors)),
+        abstract=row.abstract,
+        categories=tuple(json.loads(row.categories)),
+        announce_type=row.announce_type,
+        doi=row.doi,
+        journal_ref=row.journal_ref,
+        published=from_text(row.published),
+        upvotes=row.upvotes,
+        comments=row.comments,
+        github=row.github,
+        project_page=row.project_page,
+        ai_summary=row.ai_summary,
+        source=row.source,
+    )
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout = 10000")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.close()
+
+
+class Store:
+    """The state store behind an SQLAlchemy engine (SQLite file or PostgreSQL)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.sqlite_path: Path | None = None
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            self.sqlite_path = Path(str(parsed.database))
+            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine: Engine = create_engine(url, future=True)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StoreError(f"store {url!r}: cannot open: {exc}") from None
+        if parsed.get_backend_name() == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.migrate()
+
+    @classmethod
+    def sqlite(cls, path: Path) -> Store:
+        """Open (creating if needed) the SQLite store at `path`."""
+        return cls(f"sqlite:///{path}")
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        """The schema version recorded in the store (0 for an empty database)."""
+        with self.engine.connect() as conn:
+            if not self.engine.dialect.has_table(conn, "meta"):
+                return 0
+            value = conn.execute(
+                select(meta.c.value).where(meta.c.key == "schema_version")
+            ).scalar()
+            return int(value) if value is not None else 0
+
+    def migrate(self) -> None:
+        """Apply every migration newer than the store's schema, each in its own transaction."""
+        try:
+            with self.engine.begin() as conn:
+                metadata.create_all(conn, tables=[meta])
+            current = self.schema_version()
+            if current > SCHEMA_VERSION:
+                raise StoreError(
+                    f"store {self.url!r}: schema version {current} is newer than this "
+                    f"Paper Digest understands ({SCHEMA_VERSION}); upgrade the package"
+                )
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                with self.engine.begin() as conn:
+                    MIGRATIONS[version](conn)
+                    if version == 1:
+                        conn.execute(insert(meta).values(key="schema_version", value="1"))
+                    else:
+                        conn.execute(
+                            update(meta)
+                            .where(meta.c.key == "schema_version")
+                            .values(value=str(version))
+                        )
+        except SQLAlchemyError as exc:
+            raise StoreError(f"store {self.url!r}: cannot open or migrate: {exc}") from None
+
+    # -- papers -------------------------------------------------------------------------------
+
+    def ingest(self, batch: Iterable[Paper], *, source: str, now: datetime) -> int:
+        """Store or enrich each paper and note that `source` listed it; return how many are new."""
+        stamp = to_text(now)
+        new = 0
+        with self.engine.begin() as conn:
+            for paper in batch:
+                row = conn.execute(select(papers).where(papers.c.id == paper.id)).first()
+                if row is None:
+                    conn.execute(
+                        insert(papers).values(**_paper_row(paper), first_seen=stamp, updated=stamp)
+                    )
+                    new += 1
+                else:
+                    old = _row_paper(row)
+                    merged = merge(old, paper)
+                    if merged != old:
+                        conn.execute(
+                            update(papers)
+                            .where(papers.c.id == paper.id)
+                            .values(**_paper_row(merged), updated=stamp)
+                        )
+                seen = conn.execute(
+                    select(sightings.c.paper_id).where(
+                        sightings.c.paper_id == paper.id, sightings.c.source == source
+                    )
+                ).first()
+                if seen is None:
+                    conn.execute(
+                        insert(sightings).values(
+                            paper_id=paper.id,
+                            source=source,
+                            announce_type=paper.announce_type,
+                            version=paper.version,
+                            seen_at=stamp,
+                        )
+                    )
+        return new
+
+    def paper(self, paper_id: str) -> Paper | None:
+        """One stored paper by canonical id."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(papers).where(papers.c.id == paper_id)).first()
+        return _row_paper(row) if row else None
+
+    def count_papers(self) -> int:
+        """How many papers the store holds."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(papers)).scalar() or 0)
+
+    def candidates(self, subscriber: str, *, now: datetime, lookback: timedelta) -> list[Paper]:
+        """Papers first seen after this subscriber's last digest (within `lookback`) that they
+        were never sent, oldest first."""
+        with self.engine.connect() as conn:
+            cursor = conn.execute(
+                select(func.max(deliveries.c.run_at)).where(deliveries.c.subscriber == subscriber)
+            ).scalar()
+            since = to_text(now - lookback)
+            if cursor and cursor > since:
+                since_clause = papers.c.first_seen > cursor
+            else:
+                since_clause = papers.c.first_seen >= since
+            sent = select(deliveries.c.paper_id).where(deliveries.c.subscriber == subscriber)
+            rows = conn.execute(
+                select(papers)
+                .where(since_clause, papers.c.first_seen <= to_text(now), papers.c.id.not_in(sent))
+                .order_by(papers.c.first_seen, papers.c.id)
+            ).all()
+        return [_row_paper(r) for r in rows]
+
+    # -- deliveries ---------------------------------------------------------------------------
+
+    def record_delivery(
+        self,
+        subscriber: str,
+        paper_ids: Sequence[str],
+        *,
+        message_id: str,
+        run_at: datetime,
+        sent_at: datetime,
+    ) -> None:
+        """Mark papers as sent to `subscriber` in one transaction (call after SMTP accepted)."""
+        with self.engine.begin() as conn:
+            already = set(
+                conn.execute(
+                    select(deliveries.c.paper_id).where(
+                        deliveries.c.subscriber == subscriber,
+                        deliveries.c.paper_id.in_(list(paper_ids)),
+                    )
+                ).scalars()
+            )
+            rows = [
+                {
+                    "subscriber": subscriber,
+                    "paper_id": pid,
+                    "run_at": to_text(run_at),
+                    "sent_at": to_text(sent_at),
+                    "message_id": message_id,
+                }
+                for pid in dict.fromkeys(paper_ids)
+                if pid not in already
+            ]
+            if rows:
+                conn.execute(insert(deliveries), rows)
+
+    def sent_ids(self, subscriber: str) -> set[str]:
+        """Every paper id ever sent to `subscriber`."""
+        with self.engine.connect() as conn:
+            return set(
+                conn.execute(
+                    select(deliveries.c.paper_id).where(deliveries.c.subscriber == subscriber)
+                ).scalars()
+            )
+
+    # -- feed state and runs ------------------------------------------------------------------
+
+    def feed_state(self, source: str) -> FeedState:
+        """What was remembered of `source` after its last successful fetch."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(feed_state).where(feed_state.c.source == source)).first()
+        if row is None:
+            return FeedState()
+        return FeedState(etag=row.etag, last_modified=row.last_modified, batch=from_text(row.batch))
+
+    def save_feed_state(self, source: str, state: FeedState, *, now: datetime) -> None:
+        """Remember validators and the newest batch time of `source`."""
+        values = {
+            "etag": state.etag,
+            "last_modified": state.last_modified,
+            "batch": to_text(state.batch) if state.batch else None,
+            "checked": to_text(now),
+        }
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(feed_state).where(feed_state.c.source == source).values(**values)
+            )
+            if done.rowcount == 0:
+                conn.execute(insert(feed_state).values(source=source, **values))
+
+    def record_run(self, report: RunReport) -> None:
+        """Keep the run report for `digest status`."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(runs).values(
+                    started=to_text(report.started),
+                    finished=to_text(report.finished),
+                    dry_run=int(report.dry_run),
+                    report=json.dumps(asdict(report), default=str),
+                )
+            )
+
+
+def dry_run_copy(url: str, folder: Path) -> Store:
+    """A throwaway copy of the store at `url` inside `folder`, for dry-runs.
+
+    The real store is only read (SQLite's backup API on a read-only connection), never
+    created or migrated, so its bytes stay identical.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        raise StoreError(
+            f"store {url!r}: dry-run copies an SQLite store; point [store] path at a file "
+            "or run without --dry-run"
+        )
+    source = Path(str(parsed.database))
+    target = folder / "dry-run.sqlite3"
+    if source.exists():
+        try:
+            src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+            dst = sqlite3.connect(target)
+            try:
+                src.backup(dst)
+            finally:
+                dst.close()
+                src.close()
+        except sqlite3.Error as exc:
+            raise StoreError(f"store {source}: cannot read it for a dry-run: {exc}") from None
+    return Store.sqlite(target)

@@ -1,0 +1,34 @@
+"""Tokenising and stemming shared by ranking; pure and cached."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import Stemmer
+
+_APOSTROPHE = "\u2019"
+_WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)?", re.UNICODE)
+_STEMMER = Stemmer.Stemmer("english")
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    """The English stem of one lower-case word."""
+    return str(_STEMMER.stemWord(word))
+
+
+def words(text: str) -> list[str]:
+    """Lower-case, accent-folded word tokens of `text`."""
+    return [w.replace(_APOSTROPHE, "'") for w in _WORD.findall(_fold(text))]
+
+
+def stems(text: str) -> list[str]:
+    """Stemmed tokens of `text`, in order."""
+    return [stem(w) for w in words(text)]

@@ -1,0 +1,19 @@
+"""Timestamps as fixed-format UTC text, so the store compares them as strings on any backend."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def to_text(moment: datetime) -> str:
+    """Format an aware datetime as UTC ISO-8601 with microseconds (sortable as text)."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: pass an aware one (UTC)")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def from_text(text: str | None) -> datetime | None:
+    """Parse what `to_text` wrote."""
+    if not text:
+        return None
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
