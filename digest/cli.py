@@ -79,7 +79,15 @@ async def _run(config: Config, *, now: datetime, dry_run: bool, outbox_dir: Path
                 timeout=smtp.timeout,
             )
         try:
-            async with Fetcher() as fetcher:
+            fetch = config.settings.fetch
+            async with Fetcher(
+                contact=fetch.contact,
+                timeout=fetch.timeout,
+                max_bytes=fetch.max_bytes,
+                retries=fetch.retries,
+                backoff=fetch.backoff,
+                concurrency=fetch.concurrency,
+            ) as fetcher:
                 return await run_once(
                     config,
                     now=now,

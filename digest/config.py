@@ -84,6 +84,17 @@ class SmtpSettings(_Strict):
     timeout: float = Field(default=30.0, gt=0)
 
 
+class FetchSettings(_Strict):
+    """How politely and patiently sources are fetched."""
+
+    contact: Email | None = None
+    timeout: float = Field(default=30.0, gt=0)
+    max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    retries: int = Field(default=3, ge=0, le=10)
+    backoff: float = Field(default=2.0, ge=0)
+    concurrency: int = Field(default=4, ge=1, le=64)
+
+
 class SourceSettings(_Strict):
     """One listing to read each run."""
 
@@ -125,6 +136,7 @@ class Settings(_Strict):
     store: StoreSettings = StoreSettings()
     email: EmailSettings
     smtp: SmtpSettings = SmtpSettings()
+    fetch: FetchSettings = FetchSettings()
     sources: tuple[SourceSettings, ...] = Field(min_length=1)
     subscribers: tuple[SubscriberSettings, ...] = Field(min_length=1)
 

@@ -29,6 +29,11 @@ class SourceError(DigestError):
         self.url = url
 
 
+class FeedErrorDocument(SourceError):
+    """The server answered with a well-formed error document (arXiv's "Feed error", the API's
+    "Error" entry) instead of a listing."""
+
+
 class DeliveryError(DigestError):
     """A message was not accepted for a recipient; `permanent` tells whether a retry may help."""
 

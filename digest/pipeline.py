@@ -12,7 +12,7 @@ from jinja2 import Environment, TemplateError
 from digest.compose import compose
 from digest.config import Config, SourceSettings
 from digest.deliver import Outbox
-from digest.errors import DeliveryError, DigestError, SourceError
+from digest.errors import DeliveryError, DigestError, FeedErrorDocument, SourceError
 from digest.fetch import Fetcher
 from digest.models import DeliveryOutcome, Digest, Paper, RunReport, SourceOutcome, Subscriber
 from digest.rank import rank
@@ -44,7 +44,14 @@ async def read_source(
         if fetched.status == "not-modified":
             return SourceOutcome(name=source.name, status="not-modified")
         if fetched.http_status is not None and fetched.http_status >= 400:
-            parse_source(source, fetched.body)  # a feed-shaped error page says more; try it
+            try:  # a feed-shaped error page (arXiv's "Feed error") says more than the status
+                parse_source(source, fetched.body)
+            except FeedErrorDocument as exc:
+                raise FeedErrorDocument(
+                    f"HTTP {fetched.http_status}: {exc}", source=source.name
+                ) from None
+            except SourceError:
+                pass
             raise SourceError(
                 f"source {source.name!r}: GET {location} answered HTTP {fetched.http_status}",
                 source=source.name,

@@ -1,0 +1,118 @@
+"""Config loading: the example loads, paths resolve, and every error names file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from digest.config import load_config
+from digest.errors import ConfigError
+from tests.cli_helpers import run_cli
+from tests.conftest import ROOT
+
+GOOD = """
+[email]
+sender = "Paper Digest <digest@example.org>"
+
+[[sources]]
+name = "a"
+url = "listings/a.xml"
+
+[[subscribers]]
+name = "Ada"
+email = "ada@example.org"
+keywords = ["pruning"]
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "c.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_example_config_loads() -> None:
+    """config.example.toml is a valid config."""
+    config = load_config(ROOT / "config.example.toml")
+    assert config.settings.sources and config.settings.subscribers
+
+
+def test_demo_config_loads() -> None:
+    """examples/demo.toml is a valid config whose sources are bundled files."""
+    config = load_config(ROOT / "examples" / "demo.toml")
+    for source in config.settings.sources:
+        assert Path(config.source_location(source.url)).is_file()
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
+    """Store, outbox and local source paths are relative to the config file, not the cwd."""
+    config = load_config(_write(tmp_path, GOOD))
+    assert config.store_url == f"sqlite:///{tmp_path / 'state' / 'digest.sqlite3'}"
+    assert config.outbox == tmp_path / "outbox"
+    assert config.source_location("listings/a.xml") == str(tmp_path / "listings" / "a.xml")
+    assert config.source_location("https://x.org/f") == "https://x.org/f"
+
+
+@pytest.mark.parametrize(
+    ("edit", "key", "words"),
+    [
+        (('email = "ada@example.org"', 'email = "bob@"'), "subscribers[0].email", "'bob@'"),
+        (('keywords = ["pruning"]', 'keywords = "pruning"'), "subscribers[0].keywords", "tuple"),
+        (('keywords = ["pruning"]', 'keywords = ["pruning"]\ncolour = 3'), "subscribers[0].colour", "unknown key"),
+        (('name = "a"', 'name = "a"\ntype = "gopher"'), "sources[0].type", "'gopher'"),
+        (('sender = "Paper Digest <digest@example.org>"', 'sender = "nobody"'), "email.sender", "'nobody'"),
+        (('keywords = ["pruning"]', 'keywords = ["pruning"]\nmax_papers = "ten"'), "subscribers[0].max_papers", "'ten'"),
+        (('name = "Ada"', 'name = "Ada\\r\\nBcc: x@evil.example"'), "subscribers[0].name", "control"),
+    ],
+)
+def test_errors_name_file_key_expected_and_found(
+    tmp_path: Path, edit: tuple[str, str], key: str, words: str
+) -> None:
+    """Each invalid value is reported with the file, the key path and what was found."""
+    path = _write(tmp_path, GOOD.replace(*edit, 1))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: {key}: ")
+    assert words in message
+    assert info.value.key == key
+
+
+def test_missing_sections_are_named(tmp_path: Path) -> None:
+    """A config without subscribers says that key is required."""
+    text = GOOD.split("[[subscribers]]")[0]
+    with pytest.raises(ConfigError, match=r"subscribers: required key is missing"):
+        load_config(_write(tmp_path, text))
+
+
+def test_invalid_toml_is_a_config_error(tmp_path: Path) -> None:
+    """A TOML syntax error names the file and the line."""
+    with pytest.raises(ConfigError, match=r"not valid TOML.*line"):
+        load_config(_write(tmp_path, "[email\n"))
+
+
+def test_cli_exits_2_with_one_line_for_config_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI prints one line naming file and key and exits 2; a missing file too."""
+    path = _write(tmp_path, GOOD.replace('email = "ada@example.org"', 'email = "bob@"'))
+    result = run_cli(capsys, "run", "--once", "--config", path)
+    assert result.code == 2
+    assert result.err.strip().count("\n") == 0
+    assert "subscribers[0].email" in result.err and str(path) in result.err
+    missing = run_cli(capsys, "run", "--once", "--config", tmp_path / "nope.toml")
+    assert missing.code == 2
+    assert "config file not found" in missing.err
+
+
+def test_missing_password_variable_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """password_env naming an unset variable fails clearly instead of logging in blank."""
+    monkeypatch.delenv("DIGEST_TEST_PW", raising=False)
+    config = load_config(_write(tmp_path, GOOD + '\n[smtp]\npassword_env = "DIGEST_TEST_PW"\n'))
+    with pytest.raises(ConfigError, match="DIGEST_TEST_PW is not set"):
+        config.smtp_password()
+    monkeypatch.setenv("DIGEST_TEST_PW", "s3cret")
+    assert config.smtp_password() == "s3cret"

@@ -1,0 +1,72 @@
+"""Fetching over real HTTP: conditional GET on the wire, 304, size cap, retries, pacing."""
+
+from __future__ import annotations
+
+import pytest
+
+from digest.errors import SourceError
+from digest.fetch import Fetcher
+from tests.servers import HttpServer, Reply
+
+
+async def test_conditional_get_sends_validators_and_handles_304(http_server: HttpServer) -> None:
+    """The stored ETag and Last-Modified go out as If-None-Match / If-Modified-Since, and a
+    304 comes back as 'not-modified' with no body."""
+    lm = "Tue, 16 Sep 2025 04:00:00 GMT"
+    http_server.routes["/f"] = Reply(b"<rss/>", headers={"ETag": '"v1"', "Last-Modified": lm})
+    async with Fetcher(contact="ops@example.org") as f:
+        first = await f.fetch(http_server.url("/f"))
+        assert (first.status, first.etag, first.last_modified) == ("ok", '"v1"', lm)
+        second = await f.fetch(http_server.url("/f"), etag=first.etag, last_modified=lm)
+    assert second.status == "not-modified" and second.body == b""
+    sent = http_server.hits("/f")[1].headers
+    assert sent["if-none-match"] == '"v1"' and sent["if-modified-since"] == lm
+    assert "ops@example.org" in sent["user-agent"] and "PaperDigest/" in sent["user-agent"]
+
+
+async def test_body_over_the_cap_is_a_source_failure(http_server: HttpServer) -> None:
+    """A body larger than max_bytes fails cleanly, declared or streamed."""
+    http_server.routes["/big"] = Reply(b"x" * 5000)
+    async with Fetcher(max_bytes=4096) as f:
+        with pytest.raises(SourceError, match="4096-byte limit"):
+            await f.fetch(http_server.url("/big"), source="big")
+
+
+async def test_retries_on_503_honour_retry_after(http_server: HttpServer) -> None:
+    """A 503 then a 200 is retried after the server's Retry-After and succeeds."""
+    http_server.routes["/flaky"] = [
+        Reply(b"busy", status=503, headers={"Retry-After": "1"}),
+        Reply(b"<rss/>"),
+    ]
+    async with Fetcher(backoff=0.01) as f:
+        result = await f.fetch(http_server.url("/flaky"))
+    assert result.status == "ok" and result.body == b"<rss/>"
+    a, b = http_server.hits("/flaky")
+    assert b.at - a.at >= 0.9
+
+
+async def test_gives_up_after_the_retry_budget(http_server: HttpServer) -> None:
+    """Persistent 429s end with the last status returned after retries+1 attempts."""
+    http_server.routes["/busy"] = Reply(b"slow down", status=429)
+    async with Fetcher(retries=2, backoff=0.01) as f:
+        result = await f.fetch(http_server.url("/busy"))
+    assert result.http_status == 429
+    assert len(http_server.hits("/busy")) == 3
+
+
+async def test_requests_to_a_paced_host_are_spaced(http_server: HttpServer) -> None:
+    """Requests to a host with a politeness interval are at least that far apart on the wire."""
+    http_server.routes["/p"] = Reply(b"ok")
+    async with Fetcher(host_intervals={"127.0.0.1": 0.5}) as f:
+        for _ in range(3):
+            await f.fetch(http_server.url("/p"))
+    times = [r.at for r in http_server.hits("/p")]
+    assert all(b - a >= 0.45 for a, b in zip(times, times[1:], strict=False))
+
+
+async def test_timeout_is_a_source_failure(http_server: HttpServer) -> None:
+    """A server slower than the timeout gives a SourceError saying it timed out."""
+    http_server.routes["/slow"] = Reply(b"late", delay=1.5)
+    async with Fetcher(timeout=0.3, retries=0) as f:
+        with pytest.raises(SourceError, match="timed out"):
+            await f.fetch(http_server.url("/slow"), source="slow")

@@ -1,0 +1,95 @@
+"""Rendering and composing: structure, headers, escaping, stable Message-IDs."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from email import message_from_bytes, policy
+from pathlib import Path
+
+from digest.compose import compose
+from digest.models import Digest, Paper, Scored, Subscriber
+from digest.render import make_environment, render_digest, short_authors, snippet
+
+NOW = datetime(2025, 9, 16, 7, 30, tzinfo=UTC)
+SUB = Subscriber(name="Zoë Ångström", email="zoe@example.org", keywords=("pruning", "graphs"))
+
+
+def _digest(*papers: Paper, more: tuple[Paper, ...] = ()) -> Digest:
+    return Digest(
+        subscriber=SUB,
+        day=date(2025, 9, 16),
+        papers=tuple(Scored(p, 1.0, ("pruning",)) for p in papers),
+        more=tuple(Scored(p, 0.5, ("graphs",)) for p in more),
+    )
+
+
+def _message(digest: Digest) -> bytes:
+    rendered = render_digest(digest, make_environment())
+    msg = compose(
+        rendered,
+        sender="Paper Digest <digest@example.org>",
+        to_name=SUB.name,
+        to_email=SUB.email,
+        day=digest.day,
+        paper_ids=[s.paper.id for s in (*digest.papers, *digest.more)],
+        now=NOW,
+    )
+    return msg.as_bytes(policy=policy.SMTP)
+
+
+def test_message_is_multipart_alternative_with_required_headers() -> None:
+    """The message has text and HTML parts, Date, Message-ID, and an encoded non-ASCII To."""
+    raw = _message(_digest(Paper(id="arxiv:1", title="Pruning things", authors=("A",))))
+    msg = message_from_bytes(raw, policy=policy.default)
+    assert msg.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    assert msg["Subject"] == "1 new paper · pruning · Tue 16 Sep"
+    assert msg["To"].addresses[0].display_name == "Zoë Ångström"
+    assert b"=?utf-8?" in raw.split(b"\r\n\r\n")[0]
+    assert msg["Date"] == "Tue, 16 Sep 2025 07:30:00 +0000"
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+
+
+def test_script_in_a_title_is_shown_as_text() -> None:
+    """Feed text never becomes markup in the HTML part (autoescape)."""
+    raw = _message(_digest(Paper(id="x", title="<script>alert(1)</script> & co")))
+    html = message_from_bytes(raw, policy=policy.default).get_body(("html",)).get_content()
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in html
+
+
+def test_message_id_is_stable_for_the_same_digest() -> None:
+    """The same papers to the same person on the same day give the same Message-ID."""
+    a = message_from_bytes(_message(_digest(Paper(id="p1", title="T"))), policy=policy.default)
+    b = message_from_bytes(_message(_digest(Paper(id="p1", title="T"))), policy=policy.default)
+    c = message_from_bytes(_message(_digest(Paper(id="p2", title="T"))), policy=policy.default)
+    assert a["Message-ID"] == b["Message-ID"] != c["Message-ID"]
+
+
+def test_text_part_lists_title_link_reason_and_more() -> None:
+    """The plain-text part shows each paper, its reason and link, and the 'more matched' list,
+    wrapped at 78 columns."""
+    digest = _digest(
+        Paper(id="arxiv:2509.11992", title="Pruning " * 20, abstract="word " * 200),
+        more=(Paper(id="arxiv:2509.00001", title="Graphs too"),),
+    )
+    text = render_digest(digest, make_environment()).text
+    assert "Matched: pruning" in text
+    assert "https://arxiv.org/abs/2509.11992" in text
+    assert "1 more matched" in text and "Graphs too" in text
+    assert max(len(line) for line in text.splitlines()) <= 78
+
+
+def test_user_templates_override_bundled_ones(tmp_path: Path) -> None:
+    """A template in the user's folder wins; missing ones fall back to the bundled set."""
+    (tmp_path / "digest.txt").write_text("custom {{ total }}\n")
+    rendered = render_digest(_digest(Paper(id="x", title="T")), make_environment(tmp_path))
+    assert rendered.text == "custom 1\n"
+    assert "Paper Digest" in rendered.html
+
+
+def test_snippet_and_authors_helpers() -> None:
+    """Snippets cut at a word boundary with an ellipsis; long author lists end in 'et al.'."""
+    assert snippet("alpha beta gamma", 11) == "alpha beta…"
+    assert snippet("short", 11) == "short"
+    assert short_authors(("A", "B", "C", "D")) == "A, B, C et al."
