@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import tomllib
@@ -22,6 +23,7 @@ from pydantic import (
 
 from digest.errors import ConfigError
 from digest.models import Subscriber
+from digest.sources.arxiv import CATEGORY as ARXIV_CATEGORY
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _EMAIL = re.compile(rf"^[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]+@{_LABEL}(?:\.{_LABEL})+$")
@@ -95,18 +97,76 @@ class FetchSettings(_Strict):
     concurrency: int = Field(default=4, ge=1, le=64)
 
 
-class SourceSettings(_Strict):
-    """One listing to read each run."""
+def _tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
 
+
+class _Source(_Strict):
     name: Text = Field(min_length=1)
-    type: Literal["feed"] = "feed"
-    url: Text = Field(min_length=1)
+    url: Text | None = None
     announce_types: tuple[Text, ...] = ("new", "cross")
 
-    @field_validator("announce_types", mode="before")
+    _announce = field_validator("announce_types", mode="before")(_tuple)
+
+
+class FeedSource(_Source):
+    """Any RSS/Atom feed: an http(s) URL, a file:// URL or a local path."""
+
+    type: Literal["feed"] = "feed"
+    url: Text = Field(min_length=1)
+
+
+def _category(value: str) -> str:
+    if not ARXIV_CATEGORY.match(value):
+        raise ValueError(f"expected an arXiv category like 'cs.LG' or 'math', found {value!r}")
+    return value
+
+
+class ArxivSource(_Source):
+    """arXiv's RSS listing for one or more categories."""
+
+    type: Literal["arxiv"]
+    categories: tuple[Annotated[str, AfterValidator(_category)], ...] = Field(min_length=1)
+
+    _categories = field_validator("categories", mode="before")(_tuple)
+
+
+class ArxivApiSource(_Source):
+    """An arXiv API search, newest submissions first."""
+
+    type: Literal["arxiv-api"]
+    query: Text = Field(min_length=1)
+    max_results: int = Field(default=50, ge=1, le=2000)
+
+
+class HfDailySource(_Source):
+    """Hugging Face daily papers for one day (default: the run's day, UTC)."""
+
+    type: Literal["hf-daily"]
+    date: dt.date | None = None
+
+    @field_validator("date", mode="before")
     @classmethod
-    def _listify(cls, value: Any) -> Any:
-        return tuple(value) if isinstance(value, list) else value
+    def _parse_date(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"expected a date like 2025-09-16, found {value!r}") from None
+        return value
+
+
+class HfTrendingSource(_Source):
+    """Hugging Face trending papers."""
+
+    type: Literal["hf-trending"]
+
+
+SourceSettings = Annotated[
+    FeedSource | ArxivSource | ArxivApiSource | HfDailySource | HfTrendingSource,
+    Field(discriminator="type"),
+]
+SOURCE_TYPES = ("feed", "arxiv", "arxiv-api", "hf-daily", "hf-trending")
 
 
 class SubscriberSettings(_Strict):
@@ -138,9 +198,20 @@ class Settings(_Strict):
     smtp: SmtpSettings = SmtpSettings()
     fetch: FetchSettings = FetchSettings()
     sources: tuple[SourceSettings, ...] = Field(min_length=1)
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _default_type(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return tuple(
+                {"type": "feed", **item} if isinstance(item, dict) and "type" not in item else item
+                for item in value
+            )
+        return value
+
     subscribers: tuple[SubscriberSettings, ...] = Field(min_length=1)
 
-    @field_validator("sources", "subscribers", mode="before")
+    @field_validator("subscribers", mode="before")
     @classmethod
     def _listify(cls, value: Any) -> Any:
         return tuple(value) if isinstance(value, list) else value
@@ -224,7 +295,9 @@ class Config:
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
     out = ""
-    for part in loc:
+    for i, part in enumerate(loc):
+        if i >= 2 and loc[i - 2] == "sources" and part in SOURCE_TYPES:
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         elif part.startswith(("function-", "tagged-union")):
@@ -243,7 +316,11 @@ def _describe(error: Any, path: Path) -> str:
     key = _key_path(tuple(error["loc"]))
     kind = error["type"]
     msg = str(error["msg"]).removeprefix("Value error, ")
-    if kind == "extra_forbidden":
+    if kind == "union_tag_invalid":
+        key = f"{key}.type"
+        found = error.get("ctx", {}).get("tag")
+        what = f"expected one of {', '.join(SOURCE_TYPES)}, found {found!r}"
+    elif kind == "extra_forbidden":
         what = f"unknown key (found {_found(error['input'])})"
     elif kind == "missing":
         what = "required key is missing"
@@ -259,15 +336,23 @@ def parse_settings(data: dict[str, Any], path: Path) -> Settings:
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors()
+        raw = exc.errors()
+        locs = [tuple(e["loc"]) for e in raw]
+        # A bad item also fails its container (pydantic reports both); keep the specific one.
+        errors = [
+            e
+            for e, loc in zip(raw, locs, strict=True)
+            if not any(other != loc and other[: len(loc)] == loc for other in locs)
+        ] or raw
         first = errors[0]
         message = _describe(first, path)
         if first["type"] == "value_error" and ": " in message and first["loc"] == ():
             message = f"{path}: {str(first['msg']).removeprefix('Value error, ')}"
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-        raise ConfigError(
-            message + more, path=str(path), key=_key_path(tuple(first["loc"]))
-        ) from None
+        key = _key_path(tuple(first["loc"]))
+        if first["type"] == "union_tag_invalid":
+            key = f"{key}.type"
+        raise ConfigError(message + more, path=str(path), key=key) from None
 
 
 def load_config(path: str | Path) -> Config:

@@ -109,7 +109,8 @@ class Fetcher:
             await self._client.aclose()
             self._client = None
 
-    def _interval(self, host: str) -> float:
+    def interval_for(self, host: str) -> float:
+        """The minimum seconds between two requests to `host`."""
         for suffix, seconds in self.host_intervals.items():
             if host == suffix or host.endswith("." + suffix):
                 return seconds
@@ -117,7 +118,7 @@ class Fetcher:
 
     async def _polite(self, url: str) -> None:
         host = (urlsplit(url).hostname or "").lower()
-        interval = self._interval(host)
+        interval = self.interval_for(host)
         if interval <= 0:
             return
         gate = self._gates.setdefault(host, _HostGate())

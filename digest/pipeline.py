@@ -12,19 +12,13 @@ from jinja2 import Environment, TemplateError
 from digest.compose import compose
 from digest.config import Config, SourceSettings
 from digest.deliver import Outbox
+from digest.endpoints import endpoint, parse
 from digest.errors import DeliveryError, DigestError, FeedErrorDocument, SourceError
 from digest.fetch import Fetcher
 from digest.models import DeliveryOutcome, Digest, Paper, RunReport, SourceOutcome, Subscriber
 from digest.rank import rank
 from digest.render import make_environment, render_digest
-from digest.sources import feed
-from digest.sources.feed import Listing
 from digest.store import FeedState, Store
-
-
-def parse_source(source: SourceSettings, body: bytes) -> Listing:
-    """Turn a source's bytes into a Listing with the parser for its type."""
-    return feed.parse(body, source=source.name)
 
 
 def keep(paper: Paper, source: SourceSettings) -> bool:
@@ -45,7 +39,7 @@ async def read_source(
             return SourceOutcome(name=source.name, status="not-modified")
         if fetched.http_status is not None and fetched.http_status >= 400:
             try:  # a feed-shaped error page (arXiv's "Feed error") says more than the status
-                parse_source(source, fetched.body)
+                parse(source, fetched.body)
             except FeedErrorDocument as exc:
                 raise FeedErrorDocument(
                     f"HTTP {fetched.http_status}: {exc}", source=source.name
@@ -56,7 +50,7 @@ async def read_source(
                 f"source {source.name!r}: GET {location} answered HTTP {fetched.http_status}",
                 source=source.name,
             )
-        listing = parse_source(source, fetched.body)
+        listing = parse(source, fetched.body)
     except DigestError as exc:
         return SourceOutcome(name=source.name, status="failed", error=str(exc))
     papers = [p for p in listing.papers if keep(p, source)]
@@ -154,7 +148,7 @@ async def run_once(
     sources = config.settings.sources
     outcomes = await asyncio.gather(
         *(
-            read_source(s, config.source_location(s.url), fetcher=fetcher, store=store, now=now)
+            read_source(s, endpoint(config, s, now=now), fetcher=fetcher, store=store, now=now)
             for s in sources
         )
     )

@@ -60,7 +60,7 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> Non
         (('email = "ada@example.org"', 'email = "bob@"'), "subscribers[0].email", "'bob@'"),
         (('keywords = ["pruning"]', 'keywords = "pruning"'), "subscribers[0].keywords", "tuple"),
         (('keywords = ["pruning"]', 'keywords = ["pruning"]\ncolour = 3'), "subscribers[0].colour", "unknown key"),
-        (('name = "a"', 'name = "a"\ntype = "gopher"'), "sources[0].type", "'gopher'"),
+        (('name = "a"', 'name = "a"\ntype = "gopher"'), "sources[0].type", "found 'gopher'"),
         (('sender = "Paper Digest <digest@example.org>"', 'sender = "nobody"'), "email.sender", "'nobody'"),
         (('keywords = ["pruning"]', 'keywords = ["pruning"]\nmax_papers = "ten"'), "subscribers[0].max_papers", "'ten'"),
         (('name = "Ada"', 'name = "Ada\\r\\nBcc: x@evil.example"'), "subscribers[0].name", "control"),

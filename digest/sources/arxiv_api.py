@@ -1,0 +1,50 @@
+"""The arXiv API (export.arxiv.org/api/query): endpoint, current and legacy Atom layouts."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from urllib.parse import urlencode
+
+from digest.errors import FeedErrorDocument
+from digest.sources import feed
+from digest.sources.feed import Listing
+from digest.sources.text import collapse
+
+BASE = "https://export.arxiv.org/api/query"
+
+
+def endpoint(query: str, max_results: int) -> str:
+    """The API URL for a search query, newest submissions first."""
+    params = {
+        "search_query": query,
+        "sortBy": "submittedDate",
+        "sortOrder": "descending",
+        "max_results": str(max_results),
+    }
+    return f"{BASE}?{urlencode(params)}"
+
+
+def parse(body: bytes, *, source: str) -> Listing:
+    """Parse an API response; its in-band error entry (title 'Error') raises
+    FeedErrorDocument instead of becoming a paper."""
+    doc = feed.load(body, source=source)
+    for entry in doc.entries:
+        ident = collapse(entry.get("id"))
+        if "/api/errors" in ident or collapse(entry.get("title")) == "Error":
+            detail = collapse(entry.get("summary")) or ident
+            raise FeedErrorDocument(
+                f"source {source!r}: the arXiv API reports an error: {detail}", source=source
+            )
+    papers = []
+    for entry in doc.entries:
+        paper = feed.entry_to_paper(entry, source=source)
+        if paper is None:
+            continue
+        primary = collapse((entry.get("arxiv_primary_category") or {}).get("term"))
+        if primary:
+            rest = tuple(c for c in paper.categories if c != primary)
+            paper = replace(paper, categories=(primary, *rest))
+        if paper.arxiv_id:
+            paper = replace(paper, link=f"https://arxiv.org/abs/{paper.arxiv_id}")
+        papers.append(paper)
+    return Listing(papers=tuple(papers), title=collapse(doc.feed.get("title")), batch=None)
