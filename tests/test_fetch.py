@@ -70,3 +70,27 @@ async def test_timeout_is_a_source_failure(http_server: HttpServer) -> None:
     async with Fetcher(timeout=0.3, retries=0) as f:
         with pytest.raises(SourceError, match="timed out"):
             await f.fetch(http_server.url("/slow"), source="slow")
+
+
+async def test_redirects_are_followed(http_server: HttpServer) -> None:
+    """A 301 to another path is followed and the final URL is reported."""
+    http_server.routes["/old"] = Reply(b"", status=301, headers={"Location": "/new"})
+    http_server.routes["/new"] = Reply(b"<rss/>")
+    async with Fetcher() as f:
+        result = await f.fetch(http_server.url("/old"))
+    assert result.body == b"<rss/>" and result.url.endswith("/new")
+
+
+async def test_local_paths_and_file_urls_read_the_same_bytes(tmp_path: pytest.TempPathFactory) -> None:
+    """A local path and its file:// URL are sources like any other, with an mtime validator
+    that makes an unchanged file 'not-modified'."""
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "feed.xml"
+    path.write_bytes(b"<rss/>")
+    async with Fetcher() as f:
+        a = await f.fetch(str(path))
+        b = await f.fetch(path.as_uri())
+        c = await f.fetch(str(path), last_modified=a.last_modified)
+    assert a.body == b.body == b"<rss/>"
+    assert c.status == "not-modified"
