@@ -176,11 +176,12 @@ class SubscriberSettings(_Strict):
     email: Email
     keywords: tuple[Text, ...] = Field(min_length=1)
     max_papers: int = Field(default=10, ge=1, le=200)
+    exclude: tuple[Text, ...] = ()
+    authors: tuple[Text, ...] = ()
+    categories: tuple[Annotated[str, AfterValidator(_category)], ...] = ()
+    min_score: float = Field(default=0.0, ge=0)
 
-    @field_validator("keywords", mode="before")
-    @classmethod
-    def _listify(cls, value: Any) -> Any:
-        return tuple(value) if isinstance(value, list) else value
+    _lists = field_validator("keywords", "exclude", "authors", "categories", mode="before")(_tuple)
 
     @field_validator("keywords")
     @classmethod
@@ -190,6 +191,13 @@ class SubscriberSettings(_Strict):
         return value
 
 
+class RankingSettings(_Strict):
+    """Ranking knobs shared by all subscribers."""
+
+    popularity_weight: float = Field(default=0.1, ge=0, le=10)
+    more: int = Field(default=20, ge=0, le=500)
+
+
 class Settings(_Strict):
     """The whole config file, as written."""
 
@@ -197,6 +205,7 @@ class Settings(_Strict):
     email: EmailSettings
     smtp: SmtpSettings = SmtpSettings()
     fetch: FetchSettings = FetchSettings()
+    ranking: RankingSettings = RankingSettings()
     sources: tuple[SourceSettings, ...] = Field(min_length=1)
 
     @field_validator("sources", mode="before")
@@ -274,7 +283,16 @@ class Config:
     def subscribers(self) -> tuple[Subscriber, ...]:
         """The subscribers as the core sees them."""
         return tuple(
-            Subscriber(name=s.name, email=s.email, keywords=s.keywords, max_papers=s.max_papers)
+            Subscriber(
+                name=s.name,
+                email=s.email,
+                keywords=s.keywords,
+                max_papers=s.max_papers,
+                exclude=s.exclude,
+                authors=s.authors,
+                categories=s.categories,
+                min_score=s.min_score,
+            )
             for s in self.settings.subscribers
         )
 

@@ -65,6 +65,12 @@ class Digest:
     day: date
     papers: tuple[Scored, ...]
     more: tuple[Scored, ...] = ()
+    matched: int = 0
+
+    @property
+    def total(self) -> int:
+        """How many papers matched, including those the caps left out of the email."""
+        return max(self.matched, len(self.papers) + len(self.more))
 
 
 @dataclass(frozen=True)

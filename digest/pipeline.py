@@ -16,7 +16,7 @@ from digest.endpoints import endpoint, parse
 from digest.errors import DeliveryError, DigestError, FeedErrorDocument, SourceError
 from digest.fetch import Fetcher
 from digest.models import DeliveryOutcome, Digest, Paper, RunReport, SourceOutcome, Subscriber
-from digest.rank import rank
+from digest.rank import RankSettings, rank_all
 from digest.render import make_environment, render_digest
 from digest.store import FeedState, Store
 
@@ -71,24 +71,46 @@ async def read_source(
     return SourceOutcome(name=source.name, status=status, papers=len(papers), new=new)
 
 
-def build_digest(
-    subscriber: Subscriber, candidates: list[Paper], *, now: datetime
-) -> Digest | None:
-    """Rank the candidates for one subscriber; None when nothing matches."""
-    ranked = rank(candidates, subscriber)
-    if not ranked:
-        return None
-    cap = subscriber.max_papers
-    return Digest(
-        subscriber=subscriber,
-        day=now.date(),
-        papers=tuple(ranked[:cap]),
-        more=tuple(ranked[cap:]),
+def ranking_settings(config: Config) -> RankSettings:
+    """The ranking settings a config asks for."""
+    ranking = config.settings.ranking
+    return RankSettings(popularity_weight=ranking.popularity_weight, more_limit=ranking.more)
+
+
+def plan_digests(
+    config: Config, store: Store, *, now: datetime
+) -> list[tuple[Subscriber, Digest | None]]:
+    """Rank every subscriber's unsent candidates in one batch; None where nothing matched."""
+    subscribers = config.subscribers
+    lookback = timedelta(days=config.settings.email.lookback_days)
+    pools = [store.candidates(sub.email, now=now, lookback=lookback) for sub in subscribers]
+    papers = {p.id: p for pool in pools for p in pool}
+    rankings = rank_all(
+        list(papers.values()),
+        subscribers,
+        candidates=[[p.id for p in pool] for pool in pools],
+        settings=ranking_settings(config),
     )
+    plans: list[tuple[Subscriber, Digest | None]] = []
+    for sub, ranking in zip(subscribers, rankings, strict=True):
+        if not ranking.items:
+            plans.append((sub, None))
+            continue
+        cap = sub.max_papers
+        digest = Digest(
+            subscriber=sub,
+            day=now.date(),
+            papers=ranking.items[:cap],
+            more=ranking.items[cap:],
+            matched=ranking.matched,
+        )
+        plans.append((sub, digest))
+    return plans
 
 
 async def deliver_one(
     subscriber: Subscriber,
+    digest: Digest | None,
     *,
     config: Config,
     env: Environment,
@@ -96,10 +118,7 @@ async def deliver_one(
     outbox: Outbox,
     now: datetime,
 ) -> DeliveryOutcome:
-    """Build, send and record one subscriber's digest."""
-    lookback = timedelta(days=config.settings.email.lookback_days)
-    candidates = store.candidates(subscriber.email, now=now, lookback=lookback)
-    digest = build_digest(subscriber, candidates, now=now)
+    """Render, send and record one subscriber's digest."""
     base = DeliveryOutcome(subscriber=subscriber.name, email=subscriber.email, status="nothing-new")
     if digest is None:
         return base
@@ -154,11 +173,12 @@ async def run_once(
     )
     env = make_environment(config.templates)
     deliveries: list[DeliveryOutcome] = []
+    plans = plan_digests(config, store, now=now)
     async with outbox:
-        for subscriber in config.subscribers:
+        for subscriber, digest in plans:
             deliveries.append(
                 await deliver_one(
-                    subscriber, config=config, env=env, store=store, outbox=outbox, now=now
+                    subscriber, digest, config=config, env=env, store=store, outbox=outbox, now=now
                 )
             )
     report = RunReport(

@@ -87,7 +87,7 @@ def make_environment(user_templates: Path | None = None) -> Environment:
 
 def subject_for(digest: Digest) -> str:
     """'12 new papers · pruning, graph neural networks · Tue 16 Sep'."""
-    n = len(digest.papers) + len(digest.more)
+    n = digest.total
     counts: Counter[str] = Counter()
     for item in digest.papers:
         counts.update(item.reasons)
@@ -108,7 +108,8 @@ def render_digest(digest: Digest, env: Environment) -> Rendered:
         "subscriber": digest.subscriber,
         "items": digest.papers,
         "more": digest.more,
-        "total": len(digest.papers) + len(digest.more),
+        "total": digest.total,
+        "unlisted": digest.total - len(digest.papers) - len(digest.more),
         "day": digest.day,
     }
     subject = subject_for(digest)

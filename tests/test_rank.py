@@ -1,14 +1,20 @@
-"""Ranking: stemmed, phrase-aware keyword matching with reasons; title above abstract."""
+"""Ranking: stemming, phrases, fields, filters, reasons, and properties of the batch ranker."""
 
 from __future__ import annotations
 
+import dataclasses
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from digest.keywords import derivational_pair, parse_keyword
 from digest.models import Paper, Subscriber
-from digest.rank import rank
+from digest.rank import RankSettings, rank, rank_all
 from digest.text_match import stems
 
 
-def _sub(*keywords: str) -> Subscriber:
-    return Subscriber(name="S", email="s@example.org", keywords=keywords)
+def _sub(*keywords: str, **extra: object) -> Subscriber:
+    return Subscriber(name="S", email="s@example.org", keywords=keywords, **extra)  # type: ignore[arg-type]
 
 
 def test_stemming_matches_inflections() -> None:
@@ -17,13 +23,37 @@ def test_stemming_matches_inflections() -> None:
     assert stems("Café") == stems("cafe")
 
 
-def test_phrase_matches_only_as_a_phrase() -> None:
-    """A multi-word keyword needs its words adjacent and in order."""
+def test_derivational_variants_pair_only_same_topic_words() -> None:
+    """chemistry~chemical, seismology~seismic, molecules~molecular pair; latency~latent and
+    generative~general do not."""
+    pairs = [("chemistry", "chemical"), ("seismology", "seismic"), ("molecules", "molecular")]
+    for a, b in pairs:
+        assert derivational_pair(stems(a)[0], stems(b)[0]), (a, b)
+    for a, b in [("latency", "latent"), ("generative", "general"), ("statistics", "static")]:
+        assert not derivational_pair(stems(a)[0], stems(b)[0]), (a, b)
+
+
+def test_variant_match_is_reported_under_the_keyword() -> None:
+    """A paper about 'molecular' graphs matches the keyword 'molecules' and says so."""
+    ranked = rank([Paper(id="a", title="Learning molecular fingerprints")], _sub("molecules"))
+    assert [s.reasons for s in ranked] == [("molecules",)]
+
+
+def test_quoted_phrase_matches_only_as_a_phrase() -> None:
+    """A quoted keyword needs its words adjacent and in order."""
     together = Paper(id="a", title="Graph neural networks for molecules")
     apart = Paper(id="b", title="Neural rendering of a graph of networks")
-    ranked = rank([together, apart], _sub("graph neural networks"))
+    ranked = rank([together, apart], _sub('"graph neural networks"'))
     assert [s.paper.id for s in ranked] == ["a"]
     assert ranked[0].reasons == ("graph neural networks",)
+
+
+def test_unquoted_phrase_prefers_adjacent_words() -> None:
+    """An unquoted phrase also matches its words apart, but the adjacent phrase ranks first."""
+    together = Paper(id="b", title="Graph neural networks for molecules")
+    apart = Paper(id="a", title="Neural rendering of a graph of networks")
+    ranked = rank([together, apart], _sub("graph neural networks"))
+    assert [s.paper.id for s in ranked] == ["b", "a"]
 
 
 def test_title_match_outranks_abstract_match() -> None:
@@ -34,11 +64,146 @@ def test_title_match_outranks_abstract_match() -> None:
     assert [s.paper.id for s in ranked] == ["b", "a"]
 
 
+def test_repetition_saturates() -> None:
+    """A word repeated ten times does not beat a paper matching two keywords once each."""
+    spam = Paper(id="a", title="Networks", abstract="pruning " * 10)
+    both = Paper(id="b", title="Networks", abstract="pruning and quantization of networks")
+    filler = [Paper(id=f"z{i}", title=f"Other topic {i}", abstract="unrelated words") for i in range(8)]
+    ranked = rank([spam, both, *filler], _sub("pruning", "quantization"))
+    assert [s.paper.id for s in ranked] == ["b", "a"]
+
+
+def test_rare_terms_weigh_more_than_common_ones() -> None:
+    """Matching a rare keyword beats matching one every paper mentions."""
+    papers = [Paper(id=f"p{i}", title=f"A network study {i}", abstract="network network") for i in range(9)]
+    papers.append(Paper(id="rare", title="Spiking dynamics", abstract="spiking"))
+    papers.append(Paper(id="common", title="Network network", abstract="network"))
+    ranked = rank(papers, _sub("network", "spiking"))
+    assert ranked[0].paper.id == "rare"
+
+
 def test_papers_matching_nothing_are_left_out() -> None:
     """A paper that matches none of the keywords is not ranked at all."""
     assert rank([Paper(id="a", title="Quantum chemistry")], _sub("pruning")) == []
 
 
-def test_word_boundaries_are_respected() -> None:
-    """'ReLU' does not match inside 'ReLUs-like' tokens of other words such as 'relumination'."""
-    assert rank([Paper(id="a", title="Relumination of pruners")], _sub("relu")) == []
+def test_exclude_drops_and_authors_always_included() -> None:
+    """An excluded word drops a matching paper; a followed author's paper is included, first,
+    and marked, even without a keyword match."""
+    papers = [
+        Paper(id="a", title="Pruning for medical images"),
+        Paper(id="b", title="Pruning at scale"),
+        Paper(id="c", title="Unrelated topic", authors=("Ada Lovelace",)),
+    ]
+    ranked = rank(papers, _sub("pruning", exclude=("medical",), authors=("ada lovelace",)))
+    assert [s.paper.id for s in ranked] == ["c", "b"]
+    assert ranked[0].reasons == ("author: ada lovelace",)
+
+
+def test_categories_restrict_and_archive_covers_its_categories() -> None:
+    """`categories` keeps only papers in them; 'cs' covers 'cs.LG'."""
+    papers = [
+        Paper(id="a", title="Pruning", categories=("cs.LG",)),
+        Paper(id="b", title="Pruning", categories=("math.OC",)),
+        Paper(id="c", title="Pruning"),
+    ]
+    assert [s.paper.id for s in rank(papers, _sub("pruning", categories=("cs.LG",)))] == ["a"]
+    assert [s.paper.id for s in rank(papers, _sub("pruning", categories=("cs",)))] == ["a"]
+
+
+def test_min_score_drops_weak_matches() -> None:
+    """A min_score above every relevance score leaves nothing."""
+    papers = [Paper(id="a", title="Pruning"), Paper(id="b", title="Other", abstract="pruning")]
+    assert len(rank(papers, _sub("pruning"))) == 2
+    assert rank(papers, _sub("pruning", min_score=1000.0)) == []
+
+
+def test_popularity_breaks_near_ties_but_relevance_decides() -> None:
+    """Upvotes lift an equally relevant paper, but not above a clearly more relevant one."""
+    a = Paper(id="a", title="Pruning networks", upvotes=0)
+    b = Paper(id="b", title="Pruning networks", upvotes=500)
+    c = Paper(id="c", title="Pruning", abstract="pruning pruning networks pruning", upvotes=0)
+    d = Paper(id="d", title="Other", abstract="about pruning", upvotes=1000)
+    ids = [s.paper.id for s in rank([a, b, c, d], _sub("pruning"))]
+    assert ids.index("b") < ids.index("a")
+    assert ids[-1] == "d"
+
+
+# -- properties -------------------------------------------------------------------------------
+
+WORDS = ["graph", "neural", "network", "pruning", "sparse", "model", "diffusion", "policy", "data", "the"]
+texts = st.lists(st.sampled_from(WORDS), min_size=1, max_size=12).map(" ".join)
+paper_lists = st.lists(
+    st.builds(Paper, id=st.from_regex(r"p[0-9]{1,3}", fullmatch=True), title=texts, abstract=texts,
+              upvotes=st.one_of(st.none(), st.integers(0, 500))),
+    min_size=1,
+    max_size=25,
+    unique_by=lambda p: p.id,
+)
+keyword_lists = st.lists(
+    st.one_of(st.sampled_from(WORDS), st.lists(st.sampled_from(WORDS), min_size=2, max_size=3).map(" ".join)),
+    min_size=1,
+    max_size=4,
+)
+SMALL = dataclasses.replace(RankSettings(), more_limit=5)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(papers=paper_lists, keywords=keyword_lists, cap=st.integers(1, 8))
+def test_ranking_is_ordered_capped_explained_and_deterministic(
+    papers: list[Paper], keywords: list[str], cap: int
+) -> None:
+    """Scores never increase down the list, the list holds at most max_papers + more_limit,
+    every paper has a reason, and shuffling the input changes nothing."""
+    sub = _sub(*keywords, max_papers=cap)
+    ranked = rank(papers, sub, SMALL)
+    scores = [s.score for s in ranked]
+    assert scores == sorted(scores, reverse=True)
+    assert len(ranked) <= cap + SMALL.more_limit
+    assert all(s.reasons for s in ranked)
+    assert rank(list(reversed(papers)), sub, SMALL) == ranked
+
+
+@settings(max_examples=40, deadline=None)
+@given(papers=paper_lists, keywords=keyword_lists, banned=st.sampled_from(WORDS))
+def test_excluded_words_never_appear(papers: list[Paper], keywords: list[str], banned: str) -> None:
+    """No ranked paper mentions an excluded word (stemmed)."""
+    for s in rank(papers, _sub(*keywords, exclude=(banned,)), SMALL):
+        assert stems(banned)[0] not in stems(s.paper.title + " " + s.paper.abstract)
+
+
+@settings(max_examples=40, deadline=None)
+@given(papers=paper_lists, words=st.lists(st.sampled_from(WORDS[:6]), min_size=2, max_size=3, unique=True))
+def test_quoted_phrase_results_contain_the_phrase(papers: list[Paper], words: list[str]) -> None:
+    """Every paper ranked for a quoted phrase contains it contiguously; the unquoted form
+    ranks a superset."""
+    phrase = " ".join(words)
+    quoted = rank(papers, _sub(f'"{phrase}"'), SMALL)
+    for s in quoted:
+        text = " ".join(stems(s.paper.title)) + " | " + " ".join(stems(s.paper.abstract))
+        assert " ".join(parse_keyword(phrase).stems) in text
+    loose = {s.paper.id for s in rank(papers, _sub(phrase), dataclasses.replace(SMALL, more_limit=50))}
+    assert {s.paper.id for s in quoted} <= loose
+
+
+@settings(max_examples=30, deadline=None)
+@given(papers=paper_lists, profiles=st.lists(keyword_lists, min_size=2, max_size=5))
+def test_batch_ranking_equals_one_by_one(papers: list[Paper], profiles: list[list[str]]) -> None:
+    """Ranking many subscribers in one batch gives each the list it would get alone."""
+    subs = [Subscriber(name=f"s{i}", email=f"s{i}@x.org", keywords=tuple(k)) for i, k in enumerate(profiles)]
+    batch = rank_all(papers, subs, settings=SMALL)
+    for sub, ranking in zip(subs, batch, strict=True):
+        alone = rank(papers, sub, SMALL)
+        assert [(s.paper.id, s.reasons) for s in ranking.items] == [(s.paper.id, s.reasons) for s in alone]
+        assert [s.score for s in ranking.items] == [s.score for s in alone]
+
+
+@settings(max_examples=30, deadline=None)
+@given(papers=paper_lists, keywords=keyword_lists, data=st.data())
+def test_candidates_restrict_each_subscriber(papers: list[Paper], keywords: list[str], data: st.DataObject) -> None:
+    """A subscriber limited to some candidate ids never gets another paper."""
+    ids = [p.id for p in papers]
+    allowed = data.draw(st.sets(st.sampled_from(ids)))
+    sub = _sub(*keywords)
+    (ranking,) = rank_all(papers, [sub], candidates=[allowed], settings=SMALL)
+    assert {s.paper.id for s in ranking.items} <= allowed

@@ -1,0 +1,231 @@
+"""Paper-side and keyword-side matrices for ranking: BM25F weights, phrase terms, paper
+similarity, and every distinct keyword scored against every paper; pure."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+
+from digest.keywords import Keyword, author_keys, derivational_pair
+from digest.models import Paper
+from digest.text_match import stems
+
+Floats = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class RankSettings:
+    """Knobs of the ranking; defaults are standard BM25 values, not tuned to one profile set."""
+
+    title_weight: float = 2.5
+    abstract_weight: float = 1.0
+    k1: float = 1.2
+    b: float = 0.75
+    bag_weight: float = 0.6
+    variant_root: int = 4
+    variant_weight: float = 1.0
+    prf_docs: int = 3
+    prf_weight: float = 0.5
+    popularity_weight: float = 0.1
+    more_limit: int = 20
+    chunk: int = 2048
+
+
+def _csr(
+    rows: list[int], cols: list[int], vals: list[float] | None, shape: tuple[int, int]
+) -> sparse.csr_matrix:
+    data = np.ones(len(rows), np.float32) if vals is None else np.asarray(vals, np.float32)
+    return sparse.csr_matrix((data, (rows, cols)), shape=shape, dtype=np.float32)
+
+
+class Index:
+    """Papers tokenised once: BM25F term weights (stems and the subscribers' phrases),
+    presence flags, paper-paper cosine similarity, popularity, authors and categories."""
+
+    def __init__(
+        self,
+        papers: Sequence[Paper],
+        settings: RankSettings,
+        phrases: Iterable[tuple[str, ...]] = (),
+    ) -> None:
+        self.papers = list(papers)
+        self.settings = settings
+        self.position = {p.id: i for i, p in enumerate(self.papers)}
+        self.titles = [stems(p.title) for p in self.papers]
+        self.abstracts = [stems(p.abstract) for p in self.papers]
+        self.vocab: dict[str, int] = {}
+        tf = self._term_frequencies({ph for ph in phrases if len(ph) > 1})
+        n = len(self.papers)
+        df = np.asarray((tf > 0).sum(axis=0)).ravel().astype(np.float32)
+        idf = np.log1p((n - df + 0.5) / (df + 0.5)).astype(np.float32)
+        k1 = settings.k1
+        sat = tf.copy()
+        sat.data = sat.data * (k1 + 1) / (sat.data + k1)
+        self.weights = sparse.csr_matrix(sat.multiply(idf[None, :]), dtype=np.float32)
+        self.present = sparse.csr_matrix(tf > 0, dtype=np.float32)
+        self.similarity = self._similarity()
+        upvotes = np.array([p.upvotes or 0 for p in self.papers], dtype=np.float32)
+        self.popularity: Floats = (np.log1p(upvotes) / math.log1p(1000.0)).astype(np.float32)
+        self.author_index, self.author_papers = self._keyed(
+            [
+                set().union(*(author_keys(a) for a in p.authors)) if p.authors else set()
+                for p in self.papers
+            ]
+        )
+        self.category_index, self.category_papers = self._keyed(
+            [{c for cat in p.categories for c in (cat, cat.split(".", 1)[0])} for p in self.papers]
+        )
+        self._prefixes: dict[str, list[str]] | None = None
+
+    def _term_frequencies(self, phrases: set[tuple[str, ...]]) -> sparse.csr_matrix:
+        s = self.settings
+        lengths = sorted({len(ph) for ph in phrases})
+        n = len(self.papers)
+        avg_t = max(1.0, sum(map(len, self.titles)) / max(1, n))
+        avg_a = max(1.0, sum(map(len, self.abstracts)) / max(1, n))
+        rows: list[int] = []
+        cols: list[int] = []
+        vals: list[float] = []
+        for i, (title, abstract) in enumerate(zip(self.titles, self.abstracts, strict=True)):
+            fields = (
+                (title, s.title_weight / (1 - s.b + s.b * len(title) / avg_t)),
+                (abstract, s.abstract_weight / (1 - s.b + s.b * len(abstract) / avg_a)),
+            )
+            tf: dict[str, float] = {}
+            for tokens, weight in fields:
+                for tok in tokens:
+                    tf[tok] = tf.get(tok, 0.0) + weight
+                for size in lengths:
+                    for j in range(len(tokens) - size + 1):
+                        gram = tuple(tokens[j : j + size])
+                        if gram in phrases:
+                            term = " ".join(gram)
+                            tf[term] = tf.get(term, 0.0) + weight
+            for term, freq in tf.items():
+                rows.append(i)
+                cols.append(self.vocab.setdefault(term, len(self.vocab)))
+                vals.append(freq)
+        return _csr(rows, cols, vals, (n, len(self.vocab)))
+
+    def _similarity(self) -> Floats:
+        unigram = np.flatnonzero(np.array([" " not in t for t in self.vocab], dtype=bool))
+        uni = sparse.csr_matrix(self.weights[:, unigram])
+        norms = np.sqrt(np.asarray(uni.multiply(uni).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        unit = sparse.csr_matrix(sparse.diags(1.0 / norms) @ uni)
+        return np.asarray((unit @ unit.T).toarray(), dtype=np.float32)
+
+    def _keyed(self, per_paper: list[set[str]]) -> tuple[dict[str, int], sparse.csr_matrix]:
+        """(key -> row, keys x papers flags) for authors or categories."""
+        keys: dict[str, int] = {}
+        rows: list[int] = []
+        cols: list[int] = []
+        for i, found in enumerate(per_paper):
+            for key in found:
+                rows.append(keys.setdefault(key, len(keys)))
+                cols.append(i)
+        return keys, _csr(rows, cols, None, (max(1, len(keys)), len(self.papers)))
+
+    def column(self, term: str) -> int | None:
+        """The column of a term: a stem, or the space-joined stems of an indexed phrase."""
+        return self.vocab.get(term)
+
+    def variants(self, stem: str) -> list[tuple[int, float]]:
+        """Columns of `stem` (weight 1) and of its derivational variants in these papers."""
+        s = self.settings
+        out: list[tuple[int, float]] = []
+        own = self.vocab.get(stem)
+        if own is not None:
+            out.append((own, 1.0))
+        if s.variant_weight <= 0 or len(stem) < s.variant_root:
+            return out
+        if self._prefixes is None:
+            self._prefixes = {}
+            for term in self.vocab:
+                if " " not in term and len(term) >= s.variant_root:
+                    self._prefixes.setdefault(term[: s.variant_root], []).append(term)
+        for term in self._prefixes.get(stem[: s.variant_root], ()):
+            if term != stem and derivational_pair(stem, term, s.variant_root):
+                out.append((self.vocab[term], s.variant_weight))
+        return out
+
+
+class KeywordTable:
+    """Distinct keywords of many subscribers, scored against every paper of an Index."""
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+        self.keywords: list[Keyword] = []
+        self._slot: dict[tuple[tuple[str, ...], bool], int] = {}
+
+    def add(self, keyword: Keyword) -> int:
+        """The row of `keyword`, adding it if new."""
+        key = keyword.key
+        if key not in self._slot:
+            self._slot[key] = len(self.keywords)
+            self.keywords.append(keyword)
+        return self._slot[key]
+
+    def build(self) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+        """(scores, matches), keywords x papers.
+
+        A single word scores its BM25F weight (variants included). A phrase scores the weight
+        of the phrase as a term; unless quoted, its words add `bag_weight` shared among them.
+        A keyword matches a paper when its word (or a variant), its phrase, or (unquoted) all
+        of its words appear.
+        """
+        idx = self.index
+        s = idx.settings
+        n_kw = max(1, len(self.keywords))
+        word_slot: dict[str, int] = {}
+        w_rows: list[int] = []
+        w_cols: list[int] = []
+        w_vals: list[float] = []
+        kw_rows: list[int] = []
+        kw_cols: list[int] = []
+        kw_vals: list[float] = []
+        ph_rows: list[int] = []
+        ph_cols: list[int] = []
+        need = np.full(n_kw, np.inf, dtype=np.float32)
+        for k, kw in enumerate(self.keywords):
+            if kw.is_phrase:
+                phrase = idx.column(" ".join(kw.stems))
+                if phrase is not None:
+                    ph_rows.append(k)
+                    ph_cols.append(phrase)
+                if kw.quoted:
+                    continue
+            distinct = list(dict.fromkeys(kw.stems))
+            need[k] = len(distinct)
+            share = s.bag_weight / len(distinct) if kw.is_phrase else 1.0
+            for stem in distinct:
+                if stem not in word_slot:
+                    row = word_slot[stem] = len(word_slot)
+                    for col, weight in idx.variants(stem):
+                        w_rows.append(row)
+                        w_cols.append(col)
+                        w_vals.append(weight)
+                kw_rows.append(k)
+                kw_cols.append(word_slot[stem])
+                kw_vals.append(share)
+        v = len(idx.vocab)
+        n_words = max(1, len(word_slot))
+        words = _csr(w_rows, w_cols, w_vals, (n_words, v))
+        kw_words = _csr(kw_rows, kw_cols, kw_vals, (n_kw, n_words))
+        kw_any = _csr(kw_rows, kw_cols, None, (n_kw, n_words))
+        phrases = _csr(ph_rows, ph_cols, None, (n_kw, v))
+        weights_t = idx.weights.T.tocsr()
+        present_t = idx.present.T.tocsr()
+        scores = sparse.csr_matrix(kw_words @ (words @ weights_t) + phrases @ weights_t)
+        word_present = sparse.csr_matrix((words @ present_t) > 0, dtype=np.float32)
+        counts = sparse.csr_matrix(kw_any @ word_present)
+        rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+        counts.data = (counts.data >= need[rows]).astype(np.float32)
+        counts.eliminate_zeros()
+        matches = sparse.csr_matrix((phrases @ present_t + counts) > 0, dtype=np.float32)
+        return scores, matches
