@@ -6,6 +6,7 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from digest.text_match import stems
 
@@ -38,6 +39,7 @@ class Keyword:
         return len(self.stems) > 1
 
 
+@lru_cache(maxsize=100_000)
 def parse_keyword(text: str) -> Keyword:
     """'pruning', 'graph neural networks' (phrase or all words), '"graph neural network"'
     (quoted: the phrase only)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -16,7 +16,7 @@ from digest.endpoints import endpoint, parse
 from digest.errors import DeliveryError, DigestError, FeedErrorDocument, SourceError
 from digest.fetch import Fetcher
 from digest.models import DeliveryOutcome, Digest, Paper, RunReport, SourceOutcome, Subscriber
-from digest.rank import RankSettings, rank_all
+from digest.rank import Batch, RankSettings
 from digest.render import make_environment, render_digest
 from digest.store import FeedState, Store
 
@@ -71,41 +71,44 @@ async def read_source(
     return SourceOutcome(name=source.name, status=status, papers=len(papers), new=new)
 
 
+Planned = tuple[Subscriber, Digest | None]
+
+
 def ranking_settings(config: Config) -> RankSettings:
     """The ranking settings a config asks for."""
     ranking = config.settings.ranking
     return RankSettings(popularity_weight=ranking.popularity_weight, more_limit=ranking.more)
 
 
-def plan_digests(
-    config: Config, store: Store, *, now: datetime
-) -> list[tuple[Subscriber, Digest | None]]:
-    """Rank every subscriber's unsent candidates in one batch; None where nothing matched."""
+def plan_digests(config: Config, store: Store, *, now: datetime) -> Iterator[Planned]:
+    """Rank every subscriber's unsent candidates in one batch, then yield each subscriber's
+    digest (None when nothing matched) as it is needed."""
     subscribers = config.subscribers
     lookback = timedelta(days=config.settings.email.lookback_days)
     pools = [store.candidates(sub.email, now=now, lookback=lookback) for sub in subscribers]
     papers = {p.id: p for pool in pools for p in pool}
-    rankings = rank_all(
-        list(papers.values()),
+    batch = Batch(
+        papers.values(),
         subscribers,
         candidates=[[p.id for p in pool] for pool in pools],
         settings=ranking_settings(config),
     )
-    plans: list[tuple[Subscriber, Digest | None]] = []
-    for sub, ranking in zip(subscribers, rankings, strict=True):
+    for row, sub in enumerate(subscribers):
+        ranking = batch.ranking(row)
         if not ranking.items:
-            plans.append((sub, None))
+            yield sub, None
             continue
         cap = sub.max_papers
-        digest = Digest(
-            subscriber=sub,
-            day=now.date(),
-            papers=ranking.items[:cap],
-            more=ranking.items[cap:],
-            matched=ranking.matched,
+        yield (
+            sub,
+            Digest(
+                subscriber=sub,
+                day=now.date(),
+                papers=ranking.items[:cap],
+                more=ranking.items[cap:],
+                matched=ranking.matched,
+            ),
         )
-        plans.append((sub, digest))
-    return plans
 
 
 async def deliver_one(

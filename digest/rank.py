@@ -4,14 +4,19 @@ Everything per paper or per distinct keyword is computed once (``rank_index``); 
 meet papers only through sparse products, a chunk of subscribers at a time:
 
     relevance = P @ K            subscribers x keywords  times  keywords x papers
-    feedback  = top(relevance) @ similarity      papers like a subscriber's best ones rise
     then popularity, author and category rules, exclusions, min_score, and a top-k selection.
+
+Pseudo-relevance feedback (papers similar to a subscriber's best ones rise) was measured and
+left out: it only reorders papers that already match a keyword, and moved the dev-set
+nDCG@10 by 0.001 while costing a fifth of the scoring time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -24,9 +29,16 @@ from digest.rank_index import Index, KeywordTable, RankSettings
 __all__ = ["RankSettings", "Ranking", "Scores", "rank", "rank_all", "score_all"]
 
 Floats = npt.NDArray[np.float32]
-Ints = npt.NDArray[np.int64]
+Ints = npt.NDArray[np.int32]
 
 DEFAULT_SETTINGS = RankSettings()
+DENSE_LIMIT = 25_000_000  # keywords x papers cells kept dense (100 MB of float32)
+
+
+def _dense(m: Any) -> Floats:
+    """A product's result as a dense float32 array, whether it came out sparse or dense."""
+    out = m.toarray() if sparse.issparse(m) else m
+    return np.asarray(out, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -60,16 +72,21 @@ def _keyword_matrices(
     table: KeywordTable, subs: Sequence[Subscriber]
 ) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
     """(wanted, excluded): subscribers x keywords."""
-    wanted: list[tuple[int, int]] = []
-    excluded: list[tuple[int, int]] = []
-    for i, sub in enumerate(subs):
-        for into, texts in ((wanted, sub.keywords), (excluded, sub.exclude)):
-            for text in texts:
-                kw = parse_keyword(text)
-                if kw.stems:
-                    into.append((i, table.add(kw)))
+    out = []
+    for attr in ("keywords", "exclude"):
+        groups = [getattr(sub, attr) for sub in subs]
+        texts = [t for group in groups for t in group]
+        owners = np.repeat(np.arange(len(subs)), [len(g) for g in groups])
+        slots = {t: table.add_text(t) for t in dict.fromkeys(texts)}
+        cols = np.array([-1 if slots[t] is None else slots[t] for t in texts], dtype=np.int64)
+        keep = cols >= 0
+        out.append((owners[keep], cols[keep]))
     shape = (len(subs), max(1, len(table.keywords)))
-    return _rows_to_matrix(wanted, shape), _rows_to_matrix(excluded, shape)
+    (w_rows, w_cols), (x_rows, x_cols) = out
+    ones = np.ones
+    wanted = sparse.csr_matrix((ones(len(w_rows), np.float32), (w_rows, w_cols)), shape=shape)
+    excluded = sparse.csr_matrix((ones(len(x_rows), np.float32), (x_rows, x_cols)), shape=shape)
+    return wanted, excluded
 
 
 def _keyed_matrix(
@@ -87,22 +104,6 @@ def _keyed_matrix(
     return _rows_to_matrix(pairs, (len(subs), max(1, len(index))))
 
 
-def _feedback(rel: Floats, index: Index, s: RankSettings) -> Floats:
-    """Pseudo-relevance feedback: each paper gains its similarity to the subscriber's top
-    papers, in the subscriber's own score units (so ``min_score`` keeps its meaning)."""
-    if s.prf_docs <= 0 or s.prf_weight <= 0 or rel.shape[1] < 2:
-        return rel
-    k = min(s.prf_docs, rel.shape[1] - 1)
-    peak = rel.max(axis=1, keepdims=True)
-    safe = np.where(peak > 0, peak, 1.0)
-    tops = np.argpartition(-rel, k - 1, axis=1)[:, :k]
-    weights = np.take_along_axis(rel / safe, tops, axis=1)
-    rows = np.repeat(np.arange(rel.shape[0]), k)
-    seed = sparse.csr_matrix((weights.ravel(), (rows, tops.ravel())), shape=rel.shape)
-    spread = np.asarray(seed @ index.similarity, dtype=np.float32) / k
-    return np.asarray(rel + s.prf_weight * np.maximum(peak, 0) * spread, dtype=np.float32)
-
-
 def _top(rel: Floats, keep: int) -> tuple[Ints, Floats]:
     """The `keep` best columns per row (ties by position), -1 where fewer are finite."""
     n = rel.shape[1]
@@ -115,7 +116,7 @@ def _top(rel: Floats, keep: int) -> tuple[Ints, Floats]:
     part = np.take_along_axis(part, order, axis=1)
     vals = np.take_along_axis(vals, order, axis=1)
     valid = np.isfinite(vals)
-    return np.where(valid, part, -1).astype(np.int64), np.where(valid, vals, 0.0).astype(np.float32)
+    return np.where(valid, part, -1).astype(np.int32), np.where(valid, vals, 0.0).astype(np.float32)
 
 
 def score_all(
@@ -136,49 +137,68 @@ def score_all(
     n = len(index.papers)
     keep = limit or max([sub.max_papers for sub in subs] + [1]) + s.more_limit
     keep = max(1, min(keep, n))
-    top = np.full((len(subs), keep), -1, dtype=np.int64)
+    top = np.full((len(subs), keep), -1, dtype=np.int32)
     best = np.zeros((len(subs), keep), dtype=np.float32)
-    matched = np.zeros(len(subs), dtype=np.int64)
+    matched = np.zeros(len(subs), dtype=np.int32)
     if n == 0 or not subs:
         return Scores(top=top, score=best, matched=matched)
     table = KeywordTable(index)
     wanted, excluded = _keyword_matrices(table, subs)
     k_scores, k_matches = table.build()
+    if k_scores.shape[0] * k_scores.shape[1] <= DENSE_LIMIT:
+        # subscribers x keywords (sparse) times a dense matrix is one fast C loop per chunk
+        k_scores = np.asarray(k_scores.toarray(), dtype=np.float32)
+        k_matches = np.asarray(k_matches.toarray(), dtype=np.float32)
     by_author = _keyed_matrix(subs, index.author_index, "authors")
     by_category = _keyed_matrix(subs, index.category_index, "categories")
     restricted = np.array([bool(sub.categories) for sub in subs], dtype=bool)
+    uses_authors = np.array([bool(sub.authors) for sub in subs], dtype=bool)
     floors = np.array([sub.min_score for sub in subs], dtype=np.float32)
     allowed_m = None
     if allowed is not None:
         allowed_m = _rows_to_matrix(
             [(i, c) for i, cols in enumerate(allowed) for c in cols], (len(subs), n)
         )
-    for start in range(0, len(subs), s.chunk):
+
+    def run(start: int) -> None:
         rows = slice(start, min(start + s.chunk, len(subs)))
-        rel = np.asarray((wanted[rows] @ k_scores).toarray(), dtype=np.float32)
-        hit = (wanted[rows] @ k_matches).toarray() > 0
+        rel = _dense(wanted[rows] @ k_scores)
+        hit = _dense(wanted[rows] @ k_matches) > 0
+        exempt = np.zeros_like(hit)
         if floors[rows].any():
             hit &= rel >= floors[rows, None]
         if excluded.nnz:
-            hit &= ~((excluded[rows] @ k_matches).toarray() > 0)
-        rel = _feedback(rel, index, s)
+            hit &= ~(_dense(excluded[rows] @ k_matches) > 0)
         if s.popularity_weight:
-            rel = rel * (1.0 + s.popularity_weight * index.popularity[None, :])
-        authored = None
+            rel *= popularity
         if by_author is not None:
-            authored = (by_author[rows] @ index.author_papers).toarray() > 0
-            hit |= authored
-            rel = rel + authored * (rel.max(axis=1, keepdims=True) + 1.0)
+            who = np.flatnonzero(uses_authors[rows])
+            if who.size:
+                authored = _dense(by_author[rows][who] @ index.author_papers) > 0
+                hit[who] |= authored
+                rel[who] += authored * (rel[who].max(axis=1, keepdims=True) + 1.0)
+                # a followed author's paper is kept whatever its categories
+                exempt[who] = authored
         if by_category is not None:
-            ok = (by_category[rows] @ index.category_papers).toarray() > 0
-            ok |= ~restricted[rows, None]
-            if authored is not None:
-                ok |= authored
-            hit &= ok
+            who = np.flatnonzero(restricted[rows])
+            if who.size:
+                ok = _dense(by_category[rows][who] @ index.category_papers) > 0
+                hit[who] &= ok | exempt[who]
         if allowed_m is not None:
-            hit &= allowed_m[rows].toarray() > 0
+            hit &= _dense(allowed_m[rows]) > 0
         matched[rows] = hit.sum(axis=1)
-        top[rows], best[rows] = _top(np.where(hit, rel, -np.inf).astype(np.float32), keep)
+        np.copyto(rel, np.float32(-np.inf), where=~hit)
+        top[rows], best[rows] = _top(rel, keep)
+
+    popularity = (1.0 + s.popularity_weight * index.popularity)[None, :]
+    starts = range(0, len(subs), s.chunk)
+    if len(starts) > 1 and s.workers > 1:
+        # numpy and scipy release the GIL in these kernels; chunks write disjoint rows
+        with ThreadPoolExecutor(max_workers=s.workers) as pool:
+            list(pool.map(run, starts))
+    else:
+        for start in starts:
+            run(start)
     return Scores(top=top, score=best, matched=matched)
 
 
@@ -217,12 +237,8 @@ def _has_phrase(tokens: list[str], phrase: tuple[str, ...]) -> bool:
 
 def phrases_of(subscribers: Iterable[Subscriber]) -> set[tuple[str, ...]]:
     """Every multi-word keyword's stems, to index as phrase terms."""
-    return {
-        kw.stems
-        for sub in subscribers
-        for kw in map(parse_keyword, (*sub.keywords, *sub.exclude))
-        if kw.is_phrase
-    }
+    texts = {t for sub in subscribers for group in (sub.keywords, sub.exclude) for t in group}
+    return {kw.stems for kw in map(parse_keyword, texts) if len(kw.stems) > 1}
 
 
 def build_index(
@@ -233,6 +249,42 @@ def build_index(
     return Index(ordered, settings, phrases_of(subscribers))
 
 
+class Batch:
+    """Scores for many subscribers; each subscriber's Ranking (with reasons) is built only
+    when asked for, so a large list does its per-paper Python work one email at a time."""
+
+    def __init__(
+        self,
+        papers: Iterable[Paper],
+        subscribers: Sequence[Subscriber],
+        *,
+        candidates: Sequence[Collection[str]] | None = None,
+        settings: RankSettings = DEFAULT_SETTINGS,
+    ) -> None:
+        self.subscribers = list(subscribers)
+        self.index = build_index(papers, self.subscribers, settings)
+        allowed = None
+        if candidates is not None:
+            pos = self.index.position
+            allowed = [[pos[c] for c in ids if c in pos] for ids in candidates]
+        self.scores = score_all(self.index, self.subscribers, allowed=allowed)
+
+    def __len__(self) -> int:
+        return len(self.subscribers)
+
+    def ranking(self, row: int) -> Ranking:
+        """Subscriber `row`'s ranked papers with their reasons."""
+        sub = self.subscribers[row]
+        items = []
+        for pos, score in zip(self.scores.top[row], self.scores.score[row], strict=True):
+            if pos < 0:
+                break
+            paper = self.index.papers[pos]
+            reasons = reasons_for(paper, sub, self.index)
+            items.append(Scored(paper=paper, score=round(float(score), 6), reasons=reasons))
+        return Ranking(subscriber=sub, items=tuple(items), matched=int(self.scores.matched[row]))
+
+
 def rank_all(
     papers: Sequence[Paper],
     subscribers: Sequence[Subscriber],
@@ -241,22 +293,8 @@ def rank_all(
     settings: RankSettings = DEFAULT_SETTINGS,
 ) -> list[Ranking]:
     """Rank `papers` for every subscriber (each limited to `candidates[i]` ids when given)."""
-    index = build_index(papers, subscribers, settings)
-    allowed = None
-    if candidates is not None:
-        allowed = [[index.position[c] for c in ids if c in index.position] for ids in candidates]
-    result = score_all(index, subscribers, allowed=allowed)
-    out: list[Ranking] = []
-    for row, sub in enumerate(subscribers):
-        items = []
-        for pos, score in zip(result.top[row], result.score[row], strict=True):
-            if pos < 0:
-                break
-            paper = index.papers[pos]
-            reasons = reasons_for(paper, sub, index)
-            items.append(Scored(paper=paper, score=round(float(score), 6), reasons=reasons))
-        out.append(Ranking(subscriber=sub, items=tuple(items), matched=int(result.matched[row])))
-    return out
+    batch = Batch(papers, subscribers, candidates=candidates, settings=settings)
+    return [batch.ranking(i) for i in range(len(batch))]
 
 
 def rank(

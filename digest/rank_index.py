@@ -1,17 +1,19 @@
-"""Paper-side and keyword-side matrices for ranking: BM25F weights, phrase terms, paper
-similarity, and every distinct keyword scored against every paper; pure."""
+"""Paper-side and keyword-side matrices for ranking: BM25F weights, phrase terms, and every
+distinct keyword scored against every paper; pure."""
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from digest.keywords import Keyword, author_keys, derivational_pair
+from digest.keywords import Keyword, author_keys, derivational_pair, parse_keyword
 from digest.models import Paper
 from digest.text_match import stems
 
@@ -29,11 +31,10 @@ class RankSettings:
     bag_weight: float = 0.6
     variant_root: int = 4
     variant_weight: float = 1.0
-    prf_docs: int = 3
-    prf_weight: float = 0.5
     popularity_weight: float = 0.1
     more_limit: int = 20
-    chunk: int = 2048
+    chunk: int = 512
+    workers: int = 2
 
 
 def _csr(
@@ -45,7 +46,7 @@ def _csr(
 
 class Index:
     """Papers tokenised once: BM25F term weights (stems and the subscribers' phrases),
-    presence flags, paper-paper cosine similarity, popularity, authors and categories."""
+    presence flags, popularity, authors and categories."""
 
     def __init__(
         self,
@@ -68,7 +69,6 @@ class Index:
         sat.data = sat.data * (k1 + 1) / (sat.data + k1)
         self.weights = sparse.csr_matrix(sat.multiply(idf[None, :]), dtype=np.float32)
         self.present = sparse.csr_matrix(tf > 0, dtype=np.float32)
-        self.similarity = self._similarity()
         upvotes = np.array([p.upvotes or 0 for p in self.papers], dtype=np.float32)
         self.popularity: Floats = (np.log1p(upvotes) / math.log1p(1000.0)).astype(np.float32)
         self.author_index, self.author_papers = self._keyed(
@@ -85,6 +85,7 @@ class Index:
     def _term_frequencies(self, phrases: set[tuple[str, ...]]) -> sparse.csr_matrix:
         s = self.settings
         lengths = sorted({len(ph) for ph in phrases})
+        openers = {ph[:2] for ph in phrases}
         n = len(self.papers)
         avg_t = max(1.0, sum(map(len, self.titles)) / max(1, n))
         avg_a = max(1.0, sum(map(len, self.abstracts)) / max(1, n))
@@ -98,12 +99,17 @@ class Index:
             )
             tf: dict[str, float] = {}
             for tokens, weight in fields:
-                for tok in tokens:
-                    tf[tok] = tf.get(tok, 0.0) + weight
-                for size in lengths:
-                    for j in range(len(tokens) - size + 1):
+                for tok, count in Counter(tokens).items():
+                    tf[tok] = tf.get(tok, 0.0) + count * weight
+                if not phrases:
+                    continue
+                # pairwise builds the adjacent pairs in C; only pairs opening a phrase go on
+                for j, pair in enumerate(pairwise(tokens)):
+                    if pair not in openers:
+                        continue
+                    for size in lengths:
                         gram = tuple(tokens[j : j + size])
-                        if gram in phrases:
+                        if len(gram) == size and gram in phrases:
                             term = " ".join(gram)
                             tf[term] = tf.get(term, 0.0) + weight
             for term, freq in tf.items():
@@ -111,14 +117,6 @@ class Index:
                 cols.append(self.vocab.setdefault(term, len(self.vocab)))
                 vals.append(freq)
         return _csr(rows, cols, vals, (n, len(self.vocab)))
-
-    def _similarity(self) -> Floats:
-        unigram = np.flatnonzero(np.array([" " not in t for t in self.vocab], dtype=bool))
-        uni = sparse.csr_matrix(self.weights[:, unigram])
-        norms = np.sqrt(np.asarray(uni.multiply(uni).sum(axis=1)).ravel())
-        norms[norms == 0] = 1.0
-        unit = sparse.csr_matrix(sparse.diags(1.0 / norms) @ uni)
-        return np.asarray((unit @ unit.T).toarray(), dtype=np.float32)
 
     def _keyed(self, per_paper: list[set[str]]) -> tuple[dict[str, int], sparse.csr_matrix]:
         """(key -> row, keys x papers flags) for authors or categories."""
@@ -162,6 +160,17 @@ class KeywordTable:
         self.index = index
         self.keywords: list[Keyword] = []
         self._slot: dict[tuple[tuple[str, ...], bool], int] = {}
+        self._text: dict[str, int] = {}
+
+    def add_text(self, text: str) -> int | None:
+        """The row of the keyword written as `text` (None when it has no words)."""
+        row = self._text.get(text)
+        if row is None:
+            kw = parse_keyword(text)
+            if not kw.stems:
+                return None
+            row = self._text[text] = self.add(kw)
+        return row
 
     def add(self, keyword: Keyword) -> int:
         """The row of `keyword`, adding it if new."""

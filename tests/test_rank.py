@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -195,7 +197,8 @@ def test_batch_ranking_equals_one_by_one(papers: list[Paper], profiles: list[lis
     for sub, ranking in zip(subs, batch, strict=True):
         alone = rank(papers, sub, SMALL)
         assert [(s.paper.id, s.reasons) for s in ranking.items] == [(s.paper.id, s.reasons) for s in alone]
-        assert [s.score for s in ranking.items] == [s.score for s in alone]
+        # float32 sums in another keyword order may differ in the last digit
+        assert [s.score for s in ranking.items] == pytest.approx([s.score for s in alone], rel=1e-5)
 
 
 @settings(max_examples=30, deadline=None)

@@ -1,0 +1,133 @@
+"""Ranking speed: score N papers for M subscribers with the real batch ranker.
+
+Usage: python bench/speed.py [--papers 1000] [--subscribers 100000] [--seed 7]
+
+Papers are built from the seed listings (real titles and abstracts, recombined so that 1,000
+distinct papers exist); subscribers draw 2-6 keywords (words and phrases taken from the
+papers' titles and the dev profiles, Zipf-distributed), and some use exclude, categories and
+authors. Prints the wall time of indexing + scoring every subscriber (top papers selected),
+for a first ("cold") run and the median of the following ("warm") runs in the same process,
+the time to build one subscriber's ranked list with reasons, and the peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from digest.models import Paper, Subscriber  # noqa: E402
+from digest.rank import Batch, build_index, score_all  # noqa: E402
+from digest.rank_index import RankSettings  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+CATEGORIES = ["cs.LG", "cs.CL", "cs.CV", "cs.AI", "stat.ML", "math.OC", "q-bio.NC", "eess.SP"]
+NAMES = [f"{f} {l}" for f in ("Ada", "Alan", "Grace", "Emmy", "Kurt", "Jun", "Priya", "Omar") for l in ("Lovelace", "Turing", "Hopper", "Noether", "Godel", "Tanaka", "Patel", "Mensah")]
+
+
+def rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def make_papers(n: int, rng: random.Random) -> list[Paper]:
+    rows = [json.loads(x) for x in (HERE / "data" / "seed_listings.jsonl").read_text().splitlines() if x]
+    sentences = [s.strip() + "." for r in rows for s in r["abstract"].split(". ") if len(s) > 20]
+    papers = []
+    for i in range(n):
+        base = rows[i % len(rows)]
+        title = base["title"] if i < len(rows) else " ".join(rng.sample(base["title"].split(), k=len(base["title"].split())))
+        abstract = " ".join(rng.sample(sentences, 8))
+        papers.append(
+            Paper(
+                id=f"arxiv:2509.{10000 + i}",
+                title=title,
+                abstract=abstract,
+                categories=tuple(rng.sample(CATEGORIES, 2)),
+                authors=tuple(rng.sample(NAMES, 3)),
+                upvotes=rng.choice([None, 0, 3, 12, 40, 150]),
+            )
+        )
+    return papers
+
+
+def keyword_pool(papers: list[Paper], rng: random.Random) -> list[str]:
+    profiles = json.loads((HERE / "data" / "dev_profiles.json").read_text())
+    pool = [k for p in profiles for k in p["keywords"]]
+    seen = set(pool)
+    for paper in papers:
+        words = [w.strip(":,.()").lower() for w in paper.title.split() if len(w) > 3]
+        for size in (1, 2, 2, 3):
+            if len(words) >= size:
+                start = rng.randrange(len(words) - size + 1)
+                phrase = " ".join(words[start : start + size])
+                if phrase and phrase not in seen:
+                    seen.add(phrase)
+                    pool.append(phrase)
+    return pool
+
+
+def make_subscribers(m: int, pool: list[str], rng: random.Random) -> list[Subscriber]:
+    weights = [1 / (rank + 1) for rank in range(len(pool))]
+    subs = []
+    for i in range(m):
+        keywords = tuple(dict.fromkeys(rng.choices(pool, weights=weights, k=rng.randint(2, 6))))
+        subs.append(
+            Subscriber(
+                name=f"s{i}",
+                email=f"s{i}@example.org",
+                keywords=keywords,
+                max_papers=10,
+                exclude=(rng.choice(pool),) if rng.random() < 0.1 else (),
+                categories=(rng.choice(CATEGORIES),) if rng.random() < 0.1 else (),
+                authors=(rng.choice(NAMES),) if rng.random() < 0.05 else (),
+            )
+        )
+    return subs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--papers", type=int, default=1000)
+    parser.add_argument("--subscribers", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=5, help="runs; the first is 'cold'")
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    papers = make_papers(args.papers, rng)
+    subs = make_subscribers(args.subscribers, keyword_pool(papers, rng), rng)
+    settings = RankSettings()
+    print(f"{len(papers)} papers, {len(subs)} subscribers, "
+          f"{len({k for s in subs for k in s.keywords})} distinct keywords; RSS before {rss_mib():.0f} MiB")
+    runs = []
+    for attempt in range(args.repeat):
+        started = time.perf_counter()
+        index = build_index(papers, subs, settings)
+        indexed = time.perf_counter()
+        scores = score_all(index, subs)
+        done = time.perf_counter()
+        runs.append(done - started)
+        label = "cold" if attempt == 0 else f"warm {attempt}"
+        if attempt == 0:
+            cold_rss = rss_mib()
+        print(f"{label}: index {indexed - started:.2f} s + score all {done - indexed:.2f} s "
+              f"= {done - started:.2f} s (mean {scores.matched.mean():.0f} matched per subscriber)")
+    warm = sorted(runs[1:]) or runs
+    print(f"index + score {len(papers)} papers x {len(subs)} subscribers: cold {runs[0]:.2f} s, "
+          f"warm median {warm[len(warm) // 2]:.2f} s")
+    batch = Batch(papers, subs[:1000], settings=settings)
+    t0 = time.perf_counter()
+    for row in range(200):
+        batch.ranking(row)
+    per = (time.perf_counter() - t0) / 200
+    print(f"one subscriber's list with reasons: {per * 1000:.2f} ms")
+    print(f"peak RSS after the cold run {cold_rss:.0f} MiB; at the end {rss_mib():.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
