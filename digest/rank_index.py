@@ -32,6 +32,9 @@ class RankSettings:
     variant_root: int = 4
     variant_weight: float = 1.0
     popularity_weight: float = 0.1
+    semantic_weight: float = 0.5
+    semantic_floor: float = 0.2
+    semantic_match: float = 0.5
     more_limit: int = 20
     chunk: int = 512
     workers: int = 2
@@ -238,3 +241,20 @@ class KeywordTable:
         counts.eliminate_zeros()
         matches = sparse.csr_matrix((phrases @ present_t + counts) > 0, dtype=np.float32)
         return scores, matches
+
+
+def semantic_matrices(
+    table: KeywordTable, keyword_vectors: dict[str, Floats], paper_vectors: Floats, s: RankSettings
+) -> tuple[Floats, Floats]:
+    """(similarity above the floor, strong-similarity flags), keywords x papers, from unit
+    vectors of each keyword (by its label) and of each paper (rows aligned with the index)."""
+    dim = paper_vectors.shape[1]
+    kv = np.zeros((max(1, len(table.keywords)), dim), dtype=np.float32)
+    for k, kw in enumerate(table.keywords):
+        vec = keyword_vectors.get(kw.label)
+        if vec is not None:
+            kv[k] = vec
+    cos = kv @ paper_vectors.T
+    above = np.maximum(cos - s.semantic_floor, 0.0).astype(np.float32)
+    strong = (cos >= s.semantic_match).astype(np.float32) if s.semantic_match > 0 else None
+    return above, (strong if strong is not None else np.zeros_like(above))

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -34,7 +35,7 @@ from digest.merge import merge
 from digest.models import Paper, RunReport
 from digest.timeutil import from_text, to_text
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -105,11 +106,24 @@ runs = Table(
 )
 
 
+embeddings = Table(
+    "embeddings",
+    metadata,
+    Column("paper_id", String(255), primary_key=True),
+    Column("model", String(64), primary_key=True),
+    Column("vector", LargeBinary, nullable=False),
+)
+
+
 def _v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=[papers, sightings, feed_state, deliveries, runs])
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1}
+def _v2(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[embeddings])
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1, 2: _v2}
 
 
 @dataclass(frozen=True)
@@ -306,6 +320,43 @@ class Store:
                 .order_by(papers.c.first_seen, papers.c.id)
             ).all()
         return [_row_paper(r) for r in rows]
+
+    # -- embeddings (the [semantic] extra) --------------------------------------------------
+
+    def embeddings(self, paper_ids: Sequence[str], *, model: str) -> dict[str, bytes]:
+        """Cached embedding bytes (float32) of those papers that have one for `model`."""
+        out: dict[str, bytes] = {}
+        ids = list(dict.fromkeys(paper_ids))
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                rows = conn.execute(
+                    select(embeddings.c.paper_id, embeddings.c.vector).where(
+                        embeddings.c.model == model,
+                        embeddings.c.paper_id.in_(ids[start : start + 500]),
+                    )
+                )
+                out.update({r.paper_id: bytes(r.vector) for r in rows})
+        return out
+
+    def save_embeddings(self, vectors: dict[str, bytes], *, model: str) -> None:
+        """Remember embeddings so each paper is embedded once."""
+        if not vectors:
+            return
+        with self.engine.begin() as conn:
+            have = set(
+                conn.execute(
+                    select(embeddings.c.paper_id).where(
+                        embeddings.c.model == model, embeddings.c.paper_id.in_(list(vectors))
+                    )
+                ).scalars()
+            )
+            rows = [
+                {"paper_id": pid, "model": model, "vector": vec}
+                for pid, vec in vectors.items()
+                if pid not in have
+            ]
+            if rows:
+                conn.execute(insert(embeddings), rows)
 
     # -- deliveries ---------------------------------------------------------------------------
 

@@ -116,3 +116,16 @@ def test_missing_password_variable_is_a_config_error(
         config.smtp_password()
     monkeypatch.setenv("DIGEST_TEST_PW", "s3cret")
     assert config.smtp_password() == "s3cret"
+
+
+def test_subscriber_ranking_settings_load_and_validate(tmp_path: Path) -> None:
+    """exclude, authors, categories and min_score reach the Subscriber; a bad category is named."""
+    extra = 'exclude = ["medical"]\nauthors = ["Ada Lovelace"]\ncategories = ["cs.LG", "stat"]\nmin_score = 1\n'
+    config = load_config(_write(tmp_path, GOOD.replace('keywords = ["pruning"]\n', 'keywords = ["pruning"]\n' + extra)))
+    (sub,) = config.subscribers
+    assert (sub.exclude, sub.authors, sub.categories, sub.min_score) == (
+        ("medical",), ("Ada Lovelace",), ("cs.LG", "stat"), 1.0
+    )
+    bad = _write(tmp_path, GOOD.replace('keywords = ["pruning"]\n', 'keywords = ["pruning"]\ncategories = ["CS LG"]\n'))
+    with pytest.raises(ConfigError, match=r"subscribers\[0\]\.categories\[0\]: expected an arXiv category"):
+        load_config(bad)
