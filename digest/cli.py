@@ -7,17 +7,22 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 
 import click
 
 from digest import __version__
-from digest.config import Config, load_config
+from digest.compose import compose
+from digest.config import Config, SubscriberSettings, load_config, validate_email
 from digest.deliver import FileOutbox, Outbox, SmtpOutbox
-from digest.errors import DigestError
+from digest.errors import DeliveryError, DigestError
 from digest.fetch import Fetcher
 from digest.models import RunReport
 from digest.pipeline import run_once
+from digest.render import make_environment, render_digest, unsubscribe_links
+from digest.sample import sample_digest
 from digest.store import Store, dry_run_copy
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
@@ -62,7 +67,6 @@ def format_report(report: RunReport, *, outbox: Path | None = None) -> list[str]
 
 
 async def _run(config: Config, *, now: datetime, dry_run: bool, outbox_dir: Path) -> RunReport:
-    smtp = config.settings.smtp
     outbox: Outbox
     with tempfile.TemporaryDirectory(prefix="digest-dry-run-") as scratch:
         if dry_run:
@@ -70,14 +74,7 @@ async def _run(config: Config, *, now: datetime, dry_run: bool, outbox_dir: Path
             outbox = FileOutbox(outbox_dir)
         else:
             store = Store(config.store_url)
-            outbox = SmtpOutbox(
-                host=smtp.host,
-                port=smtp.port,
-                security=smtp.security,
-                username=smtp.username,
-                password=config.smtp_password(),
-                timeout=smtp.timeout,
-            )
+            outbox = smtp_outbox(config)
         embedder = None
         if config.settings.ranking.semantic:
             from digest.semantic import load_embedder  # torch is imported only here
@@ -145,6 +142,123 @@ def run(
         click.echo(line)
     if report.failed:
         raise SystemExit(EXIT_FAILURES)
+
+
+def _subscriber(config: Config, who: str) -> SubscriberSettings:
+    for sub in config.settings.subscribers:
+        if who in (sub.name, sub.email):
+            return sub
+    names = ", ".join(repr(s.name) for s in config.settings.subscribers)
+    raise click.BadParameter(f"no subscriber named {who!r} in {config.path}; there are {names}")
+
+
+@cli.command()
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The TOML config file.",
+)
+@click.option("--subscriber", "who", required=True, help="The subscriber's name or email.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the .html and .eml files (default: [email] outbox).",
+)
+@click.option("--offline", is_flag=True, help="Fetch nothing; use the papers already stored.")
+@click.option("--now", "now_text", hidden=True, help="Pretend it is this ISO time (testing).")
+def preview(
+    config_path: Path, who: str, out: Path | None, offline: bool, now_text: str | None
+) -> None:
+    """Render one subscriber's next digest to an .html and an .eml file; change no state.
+
+    Runs the same pipeline as `run --dry-run` for that subscriber alone, on a throwaway copy of
+    the store, and prints the paths of the files it wrote.
+    """
+    config = load_config(config_path)
+    sub = _subscriber(config, who)
+    update: dict[str, object] = {"subscribers": (sub,)}
+    if offline:
+        update["sources"] = ()
+    narrowed = Config(path=config.path, settings=config.settings.model_copy(update=update))
+    folder = out.absolute() if out else config.outbox
+    report = asyncio.run(_run(narrowed, now=_now(now_text), dry_run=True, outbox_dir=folder))
+    failed = [s for s in report.sources if s.status == "failed"]
+    for source in failed:
+        click.echo(f"source {source.name} failed: {source.error}", err=True)
+    (delivery,) = report.deliveries
+    if delivery.status != "written" or delivery.location is None:
+        click.echo(f"nothing new for {sub.name}: no digest would be sent")
+        raise SystemExit(EXIT_FAILURES if failed else EXIT_OK)
+    eml = Path(delivery.location)
+    message = message_from_bytes(eml.read_bytes(), policy=policy.default)
+    body = message.get_body(("html",)) if isinstance(message, EmailMessage) else None
+    html = eml.with_suffix(".html")
+    html.write_text(str(body.get_content()) if body is not None else "", encoding="utf-8")
+    click.echo(f"html: {html}")
+    click.echo(f"eml:  {eml}")
+    if failed:
+        raise SystemExit(EXIT_FAILURES)
+
+
+@cli.command("test-email")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The TOML config file.",
+)
+@click.option("--to", "to", required=True, help="Where to send the sample digest.")
+def test_email(config_path: Path, to: str) -> None:
+    """Send one sample digest to check the SMTP settings and the look; touches no state."""
+    config = load_config(config_path)
+    try:
+        address = validate_email(to)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--to") from None
+    now = datetime.now(UTC)
+    digest = sample_digest(name="Paper Digest test", email=address, day=now.date())
+    email = config.settings.email
+    rendered = render_digest(
+        digest, make_environment(config.templates), unsubscribe=email.unsubscribe
+    )
+    message = compose(
+        rendered,
+        sender=email.sender,
+        to_name=digest.subscriber.name,
+        to_email=address,
+        day=digest.day,
+        paper_ids=[s.paper.id for s in digest.papers],
+        now=now,
+        unsubscribe=unsubscribe_links(email.unsubscribe, address),
+        list_id=email.list_id,
+    )
+
+    async def send() -> str:
+        async with smtp_outbox(config) as outbox:
+            return await outbox.send(message)
+
+    try:
+        reply = asyncio.run(send())
+    except DeliveryError as exc:
+        click.echo(f"test email to {address} failed: {exc}", err=True)
+        raise SystemExit(EXIT_FAILURES) from None
+    click.echo(f"test email sent to {address}: {reply}")
+
+
+def smtp_outbox(config: Config) -> SmtpOutbox:
+    """The SMTP outbox a config describes."""
+    smtp = config.settings.smtp
+    return SmtpOutbox(
+        host=smtp.host,
+        port=smtp.port,
+        security=smtp.security,
+        username=smtp.username,
+        password=config.smtp_password(),
+        timeout=smtp.timeout,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

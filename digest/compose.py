@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -36,8 +36,14 @@ def compose(
     day: date,
     paper_ids: Iterable[str],
     now: datetime,
+    unsubscribe: Sequence[str] = (),
+    list_id: str | None = None,
 ) -> EmailMessage:
-    """The message for one subscriber's digest; every header goes through the email package."""
+    """The message for one subscriber's digest; every header goes through the email package.
+
+    `unsubscribe` URLs (already personalised) become List-Unsubscribe, with
+    List-Unsubscribe-Post for one-click when one of them is https (RFC 8058).
+    """
     from_addr = parse_sender(sender)
     user, _, domain = to_email.rpartition("@")
     msg = EmailMessage()
@@ -49,6 +55,11 @@ def compose(
         subscriber=to_email, day=day, paper_ids=paper_ids, domain=from_addr.domain
     )
     msg["MIME-Version"] = "1.0"
+    msg["List-Id"] = f"Paper Digest <{list_id or 'paper-digest.' + from_addr.domain}>"
+    if unsubscribe:
+        msg["List-Unsubscribe"] = ", ".join(f"<{collapse(u)}>" for u in unsubscribe)
+        if any(u.lower().startswith("https://") for u in unsubscribe):
+            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(rendered.text, subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
     return msg

@@ -36,6 +36,11 @@ def _no_control(value: str) -> str:
     return value
 
 
+def validate_email(value: str) -> str:
+    """`value` if it is a plain email address, else ValueError saying what was found."""
+    return _email(value)
+
+
 def _email(value: str) -> str:
     _no_control(value)
     if not _EMAIL.match(value):
@@ -49,6 +54,17 @@ def _sender(value: str) -> str:
     if not addr or not _EMAIL.match(addr):
         raise ValueError(f"expected 'Name <address@example.org>' or an address, found {value!r}")
     return value
+
+
+def _unsubscribe(value: str) -> str:
+    _no_control(value)
+    if not re.match(r"^(mailto:[^\s<>]+@[^\s<>]+|https?://[^\s<>]+)$", value, re.I):
+        raise ValueError(f"expected a mailto: or http(s):// URL, found {value!r}")
+    return value
+
+
+def _tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
 
 
 Text = Annotated[str, AfterValidator(_no_control)]
@@ -73,6 +89,10 @@ class EmailSettings(_Strict):
     outbox: Text = "outbox"
     templates: Text | None = None
     lookback_days: int = Field(default=7, ge=1, le=365)
+    unsubscribe: tuple[Annotated[str, AfterValidator(_unsubscribe)], ...] = ()
+    list_id: Text | None = None
+
+    _lists = field_validator("unsubscribe", mode="before")(_tuple)
 
 
 class SmtpSettings(_Strict):
@@ -95,10 +115,6 @@ class FetchSettings(_Strict):
     retries: int = Field(default=3, ge=0, le=10)
     backoff: float = Field(default=2.0, ge=0)
     concurrency: int = Field(default=4, ge=1, le=64)
-
-
-def _tuple(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
 
 
 class _Source(_Strict):

@@ -19,7 +19,7 @@ from digest.fetch import Fetcher
 from digest.keywords import parse_keyword
 from digest.models import DeliveryOutcome, Digest, Paper, RunReport, SourceOutcome, Subscriber
 from digest.rank import Batch, RankSettings, Semantic
-from digest.render import make_environment, render_digest
+from digest.render import make_environment, render_digest, unsubscribe_links
 from digest.semantic import Embedder, paper_text
 from digest.store import FeedState, Store
 
@@ -155,8 +155,10 @@ async def deliver_one(
     if digest is None:
         return base
     ids = [s.paper.id for s in (*digest.papers, *digest.more)]
+    email = config.settings.email
+    unsubscribe = unsubscribe_links(email.unsubscribe, subscriber.email)
     try:
-        rendered = render_digest(digest, env)
+        rendered = render_digest(digest, env, unsubscribe=email.unsubscribe)
     except TemplateError as exc:
         return replace(base, status="failed", error=f"template error: {exc}")
     message = compose(
@@ -167,6 +169,8 @@ async def deliver_one(
         day=digest.day,
         paper_ids=ids,
         now=now,
+        unsubscribe=unsubscribe,
+        list_id=email.list_id,
     )
     mid = str(message["Message-ID"])
     try:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import textwrap
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import css_inline
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from digest.latex import readable
 from digest.models import Digest, Paper
 
 SNIPPET_CHARS = 320
+_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 MAX_AUTHORS = 3
 
 
@@ -41,16 +45,51 @@ def short_authors(authors: tuple[str, ...], limit: int = MAX_AUTHORS) -> str:
     return ", ".join(authors[:limit]) + " et al."
 
 
-def wrap(text: str, width: int = 78, indent: str = "") -> str:
-    """Wrap plain text for a terminal mail client without breaking words or URLs."""
+def wrap(text: str, width: int = 78, indent: str = "", hanging: str | None = None) -> str:
+    """Wrap plain text for a terminal mail client without breaking words or URLs; `hanging`
+    indents the continuation lines (default: like the first)."""
     return textwrap.fill(
         text,
         width=width,
         initial_indent=indent,
-        subsequent_indent=indent,
+        subsequent_indent=indent if hanging is None else hanging,
         break_long_words=False,
         break_on_hyphens=False,
     )
+
+
+def extra_links(paper: Paper) -> list[tuple[str, str]]:
+    """Code and project links a source gave for the paper, as (label, url)."""
+    links = []
+    if paper.github:
+        links.append(("code", paper.github))
+    if paper.project_page:
+        links.append(("project page", paper.project_page))
+    if paper.arxiv_id and paper.source and paper.link.startswith("https://huggingface.co/"):
+        links.append(("Hugging Face", paper.link))
+    return links
+
+
+def popularity(paper: Paper) -> str:
+    """'12 upvotes, 2 comments' (whichever a source gave)."""
+    parts = []
+    if paper.upvotes:
+        parts.append(f"{paper.upvotes} upvote{'s' if paper.upvotes != 1 else ''}")
+    if paper.comments:
+        parts.append(f"{paper.comments} comment{'s' if paper.comments != 1 else ''}")
+    return ", ".join(parts)
+
+
+def unsubscribe_label(url: str) -> str:
+    """'email leave@example.org' for mailto links, 'this page' for web links."""
+    if url.lower().startswith("mailto:"):
+        return "email " + url[len("mailto:") :].split("?", 1)[0]
+    return "this page"
+
+
+def unsubscribe_links(templates: Sequence[str], email: str) -> tuple[str, ...]:
+    """The configured unsubscribe URLs with ``{email}`` filled in (URL-encoded)."""
+    return tuple(t.replace("{email}", quote(email, safe="@")) for t in templates)
 
 
 def abs_link(paper: Paper) -> str:
@@ -81,7 +120,16 @@ def make_environment(user_templates: Path | None = None) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(snippet=snippet, short_authors=short_authors, wrap=wrap, abs_link=abs_link)
+    env.filters.update(
+        snippet=snippet,
+        short_authors=short_authors,
+        wrap=wrap,
+        abs_link=abs_link,
+        tex=readable,
+        extra_links=extra_links,
+        unsubscribe_label=unsubscribe_label,
+        popularity=popularity,
+    )
     return env
 
 
@@ -98,12 +146,17 @@ def subject_for(digest: Digest) -> str:
     if top:
         parts.append(", ".join(top))
     parts.append(f"{digest.day:%a} {digest.day.day} {digest.day:%b}")
-    return " · ".join(parts)
+    return readable(" · ".join(parts))
 
 
-def render_digest(digest: Digest, env: Environment) -> Rendered:
-    """Render one digest into subject, text and (CSS-inlined) HTML."""
+def render_digest(digest: Digest, env: Environment, *, unsubscribe: Sequence[str] = ()) -> Rendered:
+    """Render one digest into subject, text and (CSS-inlined) HTML.
+
+    CSS is inlined per rendered message rather than once per template: templates are
+    user-replaceable and use inheritance, and css-inline takes about 0.3 ms a message.
+    """
     context = {
+        "unsubscribe": unsubscribe_links(unsubscribe, digest.subscriber.email),
         "digest": digest,
         "subscriber": digest.subscriber,
         "items": digest.papers,
@@ -115,4 +168,4 @@ def render_digest(digest: Digest, env: Environment) -> Rendered:
     subject = subject_for(digest)
     text = env.get_template("digest.txt").render(subject=subject, **context)
     html = env.get_template("digest.html").render(subject=subject, **context)
-    return Rendered(subject=subject, text=text, html=css_inline.inline(html))
+    return Rendered(subject=subject, text=text, html=_INLINER.inline(html))

@@ -61,7 +61,8 @@ def _text(entry: Any, key: str) -> str:
     value = entry.get(key, "") or ""
     if detail.get("type") in ("text/html", "application/xhtml+xml"):
         return html_to_text(value)
-    return collapse(value)
+    # RSS titles are commonly entity-encoded HTML text ("Fish &amp;amp; Chips"): decode once
+    return unescape(value)
 
 
 def entry_to_paper(entry: Any, *, source: str) -> Paper | None:
