@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -26,6 +27,7 @@ from digest.sample import sample_digest
 from digest.store import Store, dry_run_copy
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
+PROGRESS_FROM = 100  # subscribers; smaller lists finish before a bar is worth drawing
 
 
 def _now(value: str | None) -> datetime:
@@ -61,12 +63,24 @@ def format_report(report: RunReport, *, outbox: Path | None = None) -> list[str]
         else:
             detail = d.error or "failed"
         lines.append(f"  {d.status:<12} {d.subscriber} <{d.email}>: {detail}")
+    if report.throughput is not None:
+        lines.append(
+            f"throughput: {len(done)} emails in {report.sending_seconds:.1f} s "
+            f"({report.throughput:.1f}/s)"
+        )
     if report.dry_run:
         lines.append("dry-run: nothing was sent and the store was not changed")
     return lines
 
 
-async def _run(config: Config, *, now: datetime, dry_run: bool, outbox_dir: Path) -> RunReport:
+async def _run(
+    config: Config,
+    *,
+    now: datetime,
+    dry_run: bool,
+    outbox_dir: Path,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunReport:
     outbox: Outbox
     with tempfile.TemporaryDirectory(prefix="digest-dry-run-") as scratch:
         if dry_run:
@@ -75,12 +89,15 @@ async def _run(config: Config, *, now: datetime, dry_run: bool, outbox_dir: Path
         else:
             store = Store(config.store_url)
             outbox = smtp_outbox(config)
-        embedder = None
-        if config.settings.ranking.semantic:
-            from digest.semantic import load_embedder  # torch is imported only here
+        with ExitStack() as cleanup:
+            cleanup.callback(store.close)
+            if not dry_run:
+                cleanup.enter_context(store.run_lock())
+            embedder = None
+            if config.settings.ranking.semantic:
+                from digest.semantic import load_embedder  # torch is imported only here
 
-            embedder = load_embedder()
-        try:
+                embedder = load_embedder()
             fetch = config.settings.fetch
             async with Fetcher(
                 contact=fetch.contact,
@@ -98,9 +115,8 @@ async def _run(config: Config, *, now: datetime, dry_run: bool, outbox_dir: Path
                     fetcher=fetcher,
                     clock=lambda: datetime.now(UTC),
                     embedder=embedder,
+                    progress=progress,
                 )
-        finally:
-            store.close()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -142,6 +158,29 @@ def run(
         click.echo(line)
     if report.failed:
         raise SystemExit(EXIT_FAILURES)
+
+
+@contextmanager
+def progress_reporter(total: int) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on a terminal (rich), plain lines every 10% otherwise; nothing for
+    short lists."""
+    if total < PROGRESS_FROM:
+        yield None
+        return
+    if sys.stderr.isatty():
+        from rich.progress import Progress
+
+        with Progress(transient=True) as bar:
+            task = bar.add_task("sending", total=total)
+            yield lambda done, _total: bar.update(task, completed=done)
+        return
+    step = max(1, total // 10)
+
+    def line(done: int, all_: int) -> None:
+        if done % step == 0 or done == all_:
+            click.echo(f"progress: {done}/{all_} digests handled", err=True)
+
+    yield line
 
 
 def _subscriber(config: Config, who: str) -> SubscriberSettings:
@@ -258,6 +297,11 @@ def smtp_outbox(config: Config) -> SmtpOutbox:
         username=smtp.username,
         password=config.smtp_password(),
         timeout=smtp.timeout,
+        tls_context=config.tls_context() if smtp.security != "none" else None,
+        connections=smtp.connections,
+        retries=smtp.retries,
+        backoff=smtp.backoff,
+        max_per_minute=smtp.max_per_minute,
     )
 
 

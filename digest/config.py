@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import ssl
 import tomllib
 from dataclasses import dataclass
 from email.utils import parseaddr
@@ -104,6 +105,11 @@ class SmtpSettings(_Strict):
     username: Text | None = None
     password_env: Text | None = None
     timeout: float = Field(default=30.0, gt=0)
+    ca_file: Text | None = None
+    connections: int = Field(default=4, ge=1, le=64)
+    retries: int = Field(default=3, ge=0, le=20)
+    backoff: float = Field(default=2.0, ge=0)
+    max_per_minute: float | None = Field(default=None, gt=0)
 
 
 class FetchSettings(_Strict):
@@ -313,6 +319,21 @@ class Config:
             )
             for s in self.settings.subscribers
         )
+
+    def tls_context(self) -> ssl.SSLContext:
+        """Certificate-verifying TLS settings, trusting `[smtp] ca_file` when given."""
+        ca = self.settings.smtp.ca_file
+        if ca is None:
+            return ssl.create_default_context()
+        path = self.resolve(ca)
+        try:
+            return ssl.create_default_context(cafile=str(path))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"{self.path}: smtp.ca_file: cannot load {path}: {exc}",
+                path=str(self.path),
+                key="smtp.ca_file",
+            ) from None
 
     def smtp_password(self) -> str | None:
         """Read the SMTP password from the environment variable the config names."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import ssl
+import time
+from collections.abc import Awaitable, Callable
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -20,6 +23,7 @@ class Outbox(Protocol):
     DeliveryError; a return means the message was accepted."""
 
     dry_run: bool
+    concurrency: int
 
     async def __aenter__(self) -> Outbox: ...
 
@@ -41,6 +45,7 @@ class FileOutbox:
     """Writes each message as an .eml file (CRLF line ends) into a folder; used by --dry-run."""
 
     dry_run = True
+    concurrency = 1
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -69,8 +74,96 @@ class FileOutbox:
         return str(path)
 
 
+class _Temporary(Exception):
+    """A failure worth retrying (4xx, dropped connection, timeout)."""
+
+
+class _Connection:
+    """One SMTP session, opened on first use and reopened after a drop."""
+
+    def __init__(self, outbox: SmtpOutbox) -> None:
+        self.outbox = outbox
+        self.smtp: aiosmtplib.SMTP | None = None
+
+    async def open(self) -> aiosmtplib.SMTP:
+        if self.smtp is not None and self.smtp.is_connected:
+            return self.smtp
+        o = self.outbox
+        smtp = aiosmtplib.SMTP(
+            hostname=o.host,
+            port=o.port,
+            use_tls=o.security == "tls",
+            start_tls=o.security == "starttls",
+            timeout=o.timeout,
+            tls_context=o.tls_context,
+        )
+        try:
+            await smtp.connect()
+            if o.username:
+                await smtp.login(o.username, o.password or "")
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            smtp.close()
+            words = f"{exc.code} {exc.message}"
+            raise DeliveryError(
+                f"SMTP {o.host}:{o.port}: login as {o.username!r} refused: {words}",
+                permanent=True,
+            ) from None
+        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPTimeoutError, OSError) as exc:
+            smtp.close()
+            raise _Temporary(f"cannot connect to {o.host}:{o.port}: {exc}") from None
+        except aiosmtplib.SMTPException as exc:  # e.g. STARTTLS required but not offered
+            smtp.close()
+            raise DeliveryError(f"SMTP {o.host}:{o.port}: {exc}", permanent=True) from None
+        self.smtp = smtp
+        return smtp
+
+    def drop(self) -> None:
+        if self.smtp is not None:
+            self.smtp.close()
+        self.smtp = None
+
+    async def close(self) -> None:
+        smtp, self.smtp = self.smtp, None
+        if smtp is not None and smtp.is_connected:
+            try:
+                await smtp.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                smtp.close()
+
+    async def send(self, sender: str, rcpts: list[str], data: bytes) -> str:
+        """Send once; DeliveryError for a permanent refusal, _Temporary for anything else."""
+        smtp = await self.open()
+        try:
+            refused, reply = await smtp.sendmail(sender, rcpts, data)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            first = exc.recipients[0]
+            return self._refusal(first.recipient, first.code, first.message)
+        except aiosmtplib.SMTPResponseException as exc:
+            if exc.code == -1 or not 400 <= exc.code < 600:
+                self.drop()
+                raise _Temporary(f"delivery interrupted: {exc.message}") from None
+            return self._refusal(", ".join(rcpts), exc.code, exc.message)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            self.drop()
+            raise _Temporary(f"delivery interrupted: {exc or type(exc).__name__}") from None
+        if refused:
+            addr, resp = next(iter(refused.items()))
+            return self._refusal(addr, resp.code, resp.message)
+        return reply
+
+    @staticmethod
+    def _refusal(rcpt: str, code: int, text: str) -> str:
+        words = f"{code} {text}".strip()
+        if 500 <= code < 600:
+            raise DeliveryError(
+                f"{rcpt}: refused by the server: {words}", recipient=rcpt, permanent=True
+            )
+        raise _Temporary(f"{rcpt}: temporarily refused: {words}")
+
+
 class SmtpOutbox:
-    """Sends over one reused aiosmtplib connection, reconnecting when it drops."""
+    """Sends over a pool of reused aiosmtplib connections (at most `connections` at once),
+    retrying temporary failures with backoff and pacing to `max_per_minute` when set."""
 
     dry_run = False
 
@@ -84,6 +177,12 @@ class SmtpOutbox:
         password: str | None = None,
         timeout: float = 30.0,
         tls_context: ssl.SSLContext | None = None,
+        connections: int = 4,
+        retries: int = 3,
+        backoff: float = 2.0,
+        max_per_minute: float | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.host = host
         self.port = port
@@ -92,9 +191,23 @@ class SmtpOutbox:
         self.password = password
         self.timeout = timeout
         self.tls_context = tls_context
-        self._smtp: aiosmtplib.SMTP | None = None
+        self.connections = max(1, connections)
+        self.concurrency = self.connections
+        self.retries = retries
+        self.backoff = backoff
+        self.interval = 60.0 / max_per_minute if max_per_minute else 0.0
+        self._sleep = sleep
+        self._clock = clock
+        self._idle: asyncio.Queue[_Connection] | None = None
+        self._all: list[_Connection] = []
+        self._pace = asyncio.Lock()
+        self._next_slot = 0.0
 
     async def __aenter__(self) -> SmtpOutbox:
+        self._idle = asyncio.Queue()
+        self._all = [_Connection(self) for _ in range(self.connections)]
+        for conn in self._all:
+            self._idle.put_nowait(conn)
         return self
 
     async def __aexit__(
@@ -103,74 +216,39 @@ class SmtpOutbox:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.close()
+        await asyncio.gather(*(c.close() for c in self._all))
 
-    async def close(self) -> None:
-        """Say QUIT if connected."""
-        smtp, self._smtp = self._smtp, None
-        if smtp is not None and smtp.is_connected:
-            try:
-                await smtp.quit()
-            except aiosmtplib.SMTPException:
-                smtp.close()
-
-    async def _connect(self) -> aiosmtplib.SMTP:
-        if self._smtp is not None and self._smtp.is_connected:
-            return self._smtp
-        smtp = aiosmtplib.SMTP(
-            hostname=self.host,
-            port=self.port,
-            use_tls=self.security == "tls",
-            start_tls=self.security == "starttls",
-            timeout=self.timeout,
-            tls_context=self.tls_context,
-        )
-        try:
-            await smtp.connect()
-            if self.username:
-                await smtp.login(self.username, self.password or "")
-        except aiosmtplib.SMTPAuthenticationError as exc:
-            smtp.close()
-            raise DeliveryError(
-                f"SMTP {self.host}:{self.port}: login as {self.username!r} refused: "
-                f"{exc.code} {exc.message}",
-                permanent=True,
-            ) from None
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            smtp.close()
-            raise DeliveryError(f"SMTP {self.host}:{self.port}: cannot connect: {exc}") from None
-        self._smtp = smtp
-        return smtp
+    async def _throttle(self) -> None:
+        if not self.interval:
+            return
+        async with self._pace:
+            now = self._clock()
+            wait = self._next_slot - now
+            if wait > 0:
+                await self._sleep(wait)
+            self._next_slot = max(now, self._next_slot) + self.interval
 
     async def send(self, message: EmailMessage) -> str:
-        """Send `message`; return the server's reply once it accepted it for every recipient."""
-        rcpt = ", ".join(a.addr_spec for a in message["To"].addresses)
-        smtp = await self._connect()
-        try:
-            refused, reply = await smtp.send_message(message)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            first = exc.recipients[0]
-            raise DeliveryError(
-                f"{rcpt}: refused by the server: {first.code} {first.message}",
-                recipient=rcpt,
-                permanent=500 <= first.code < 600,
-            ) from None
-        except aiosmtplib.SMTPResponseException as exc:
-            raise DeliveryError(
-                f"{rcpt}: not accepted: {exc.code} {exc.message}",
-                recipient=rcpt,
-                permanent=500 <= exc.code < 600,
-            ) from None
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            if self._smtp is not None:
-                self._smtp.close()
-            self._smtp = None
-            raise DeliveryError(f"{rcpt}: delivery interrupted: {exc}", recipient=rcpt) from None
-        if refused:
-            addr, resp = next(iter(refused.items()))
-            raise DeliveryError(
-                f"{addr}: refused by the server: {resp.code} {resp.message}",
-                recipient=addr,
-                permanent=500 <= resp.code < 600,
-            )
-        return f"{self.host}:{self.port} {reply}"
+        """Send `message` (flattened once); return the server's reply once it accepted it."""
+        if self._idle is None:
+            raise RuntimeError("use SmtpOutbox as 'async with SmtpOutbox(...) as outbox'")
+        sender = message["From"].addresses[0].addr_spec
+        rcpts = [a.addr_spec for a in message["To"].addresses]
+        data = message.as_bytes(policy=policy.SMTP)
+        attempt = 0
+        while True:
+            await self._throttle()
+            conn = await self._idle.get()
+            try:
+                reply = await conn.send(sender, rcpts, data)
+                return f"{self.host}:{self.port} {reply}"
+            except _Temporary as exc:
+                attempt += 1
+                if attempt > self.retries:
+                    raise DeliveryError(
+                        f"{', '.join(rcpts)}: not delivered after {attempt} attempts: {exc}",
+                        recipient=", ".join(rcpts),
+                    ) from None
+            finally:
+                self._idle.put_nowait(conn)
+            await self._sleep(self.backoff * 2 ** (attempt - 1))

@@ -45,3 +45,7 @@ class DeliveryError(DigestError):
 
 class StoreError(DigestError):
     """The state store cannot be opened, migrated or is locked by another run."""
+
+
+class AlreadyRunning(StoreError):
+    """Another run holds the store's run lock; this one did nothing."""

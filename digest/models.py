@@ -107,7 +107,14 @@ class RunReport:
     sources: tuple[SourceOutcome, ...] = ()
     deliveries: tuple[DeliveryOutcome, ...] = ()
     new_papers: int = 0
+    sending_seconds: float = 0.0
     notes: tuple[str, ...] = field(default=())
+
+    @property
+    def throughput(self) -> float | None:
+        """Emails accepted per second while sending, when anything was sent."""
+        done = sum(1 for d in self.deliveries if d.status in ("sent", "written"))
+        return done / self.sending_seconds if done and self.sending_seconds > 0 else None
 
     @property
     def failed(self) -> bool:

@@ -196,6 +196,7 @@ async def run_once(
     fetcher: Fetcher,
     clock: Callable[[], datetime] | None = None,
     embedder: Embedder | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> RunReport:
     """One pass over every source and subscriber; failures are reported, never raised.
 
@@ -209,15 +210,35 @@ async def run_once(
         )
     )
     env = make_environment(config.templates)
-    deliveries: list[DeliveryOutcome] = []
     plans = plan_digests(config, store, now=now, embedder=embedder)
+    total = len(config.subscribers)
+    tick = clock or (lambda: now)
+    sending_started = tick()
     async with outbox:
+        # Render the next digests while earlier ones are on the wire; never more in flight
+        # than the outbox has connections for (twice, so a connection never waits idle).
+        slots = asyncio.Semaphore(max(1, outbox.concurrency * 2))
+        tasks: list[asyncio.Task[DeliveryOutcome]] = []
+        done = 0
+
+        def finished(_: asyncio.Task[DeliveryOutcome]) -> None:
+            nonlocal done
+            done += 1
+            slots.release()
+            if progress is not None:
+                progress(done, total)
+
         for subscriber, digest in plans:
-            deliveries.append(
-                await deliver_one(
+            await slots.acquire()
+            task = asyncio.create_task(
+                deliver_one(
                     subscriber, digest, config=config, env=env, store=store, outbox=outbox, now=now
                 )
             )
+            task.add_done_callback(finished)
+            tasks.append(task)
+        deliveries = list(await asyncio.gather(*tasks))
+    sending = (tick() - sending_started).total_seconds()
     report = RunReport(
         started=now,
         finished=clock() if clock else now,
@@ -225,6 +246,7 @@ async def run_once(
         sources=tuple(outcomes),
         deliveries=tuple(deliveries),
         new_papers=sum(o.new for o in outcomes),
+        sending_seconds=sending,
     )
     store.record_run(report)
     return report

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from digest.errors import StoreError
+from digest.errors import AlreadyRunning, StoreError
 from digest.merge import merge
 from digest.models import Paper, RunReport
 from digest.timeutil import from_text, to_text
@@ -212,6 +214,29 @@ class Store:
     def close(self) -> None:
         """Release every pooled connection."""
         self.engine.dispose()
+
+    @contextmanager
+    def run_lock(self) -> Iterator[None]:
+        """Hold the store's run lock for a real run, or raise AlreadyRunning.
+
+        For SQLite it is an flock on ``<store>.lock``: the kernel drops it when the process
+        dies, so a crashed run never blocks the next one.
+        """
+        if self.sqlite_path is None:
+            yield  # PostgreSQL: not locked yet (see README)
+            return
+        lock_path = self.sqlite_path.with_name(self.sqlite_path.name + ".lock")
+        handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole run
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise AlreadyRunning(
+                    f"already running: another digest run holds {lock_path}; this one sent nothing"
+                ) from None
+            yield
+        finally:
+            handle.close()
 
     # -- schema -------------------------------------------------------------------------------
 

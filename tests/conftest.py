@@ -71,6 +71,8 @@ def write_config(
         f"port = {smtp_port}",
         'security = "none"',
         "timeout = 10",
+        "backoff = 0.05",
+        "retries = 2",
         "",
         "[fetch]",
         "timeout = 5",

@@ -100,6 +100,7 @@ def test_dry_run_leaves_store_byte_identical(
     assert run_cli(capsys, "run", "--once", "--config", config, "--now", DAY1).code == 0
     store_file = tmp_path / "state" / "digest.sqlite3"
     before = hashlib.sha256(store_file.read_bytes()).hexdigest()
+    files_before = sorted(p.name for p in store_file.parent.iterdir())
     sent_before = len(smtp_server.received)
 
     outbox = tmp_path / "eml"
@@ -108,7 +109,7 @@ def test_dry_run_leaves_store_byte_identical(
     )
     assert dry.code == 0, dry.out + dry.err
     assert hashlib.sha256(store_file.read_bytes()).hexdigest() == before
-    assert sorted(p.name for p in store_file.parent.iterdir()) == ["digest.sqlite3"]
+    assert sorted(p.name for p in store_file.parent.iterdir()) == files_before
     assert len(smtp_server.received) == sent_before
     files = sorted(outbox.glob("*.eml"))
     assert files, dry.out
