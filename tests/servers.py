@@ -140,6 +140,11 @@ class SmtpHandler:
         self.reject: dict[str, str] = {}
         self.tempfail: dict[str, int] = {}
         self.on_data: Callable[[Envelope], str | None] | None = None
+        self.drop_data = 0  # close the connection instead of answering DATA, this many times
+        self.data_delay = 0.0  # seconds to think before answering DATA (stall when large)
+        self.active = 0
+        self.max_active = 0
+        self.data_calls = 0
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -153,6 +158,19 @@ class SmtpHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.data_calls += 1
+        if self.drop_data > 0:
+            self.drop_data -= 1
+            assert server.transport is not None
+            server.transport.close()
+            return "421 4.3.0 closing"
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        try:
+            if self.data_delay:
+                await asyncio.sleep(self.data_delay)
+        finally:
+            self.active -= 1
         if self.on_data is not None:
             answer = self.on_data(envelope)
             if answer:
@@ -194,6 +212,34 @@ class SmtpServer:
         asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+
+    @property
+    def received(self) -> list[Received]:
+        return self.handler.received
+
+
+class LoopSmtp:
+    """An aiosmtpd server started in the caller's event loop, counting connections."""
+
+    def __init__(self) -> None:
+        self.handler = SmtpHandler()
+        self.connections = 0
+        self.server: asyncio.base_events.Server | None = None
+        self.port = 0
+
+    def _session(self) -> SMTP:
+        self.connections += 1
+        return SMTP(self.handler, hostname="sink.test")
+
+    async def start(self) -> LoopSmtp:
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(self._session, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
 
     @property
     def received(self) -> list[Received]:

@@ -1,0 +1,99 @@
+"""Process-level delivery safety: SIGKILL mid-send then re-run loses nothing and re-sends at
+most the message in flight (same Message-ID); two runs at once never both send a digest."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from digest.store import Store
+from tests.cli_helpers import paper_links
+from tests.conftest import LISTINGS, write_config
+from tests.servers import SmtpServer
+
+DAY = "2025-09-15T07:30:00+00:00"
+PEOPLE = [
+    {"name": f"Reader {i}", "email": f"reader{i}@example.org", "keywords": ["network", "learning"], "max_papers": 5}
+    for i in range(6)
+]
+
+
+def _config(tmp_path: Path, smtp: SmtpServer, people: list[dict[str, object]]) -> Path:
+    path = write_config(tmp_path, sources=[("day1", str(LISTINGS / "day1.xml"))], subscribers=people, smtp_port=smtp.port)
+    path.write_text(path.read_text().replace("retries = 2\n", "retries = 2\nconnections = 1\n", 1))
+    return path
+
+
+def _run(config: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "digest", "run", "--once", "--config", str(config), "--now", DAY],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for(predicate: object, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.01)
+    raise AssertionError("condition not reached in time")
+
+
+def test_sigkill_mid_send_then_rerun_loses_nothing(tmp_path: Path, smtp_server: SmtpServer) -> None:
+    """Kill a real run right after the server accepted the second digest; the re-run delivers
+    the rest, nothing is lost, and at most one digest arrives twice, with the same Message-ID."""
+    smtp_server.handler.data_delay = 0.4
+    config = _config(tmp_path, smtp_server, PEOPLE)
+    victim = _run(config)
+    _wait_for(lambda: len(smtp_server.received) >= 2, timeout=60)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=30)
+    assert victim.returncode == -signal.SIGKILL
+    assert len(smtp_server.received) < len(PEOPLE), "the kill must land mid-run"
+
+    smtp_server.handler.data_delay = 0
+    again = subprocess.run(
+        [sys.executable, "-m", "digest", "run", "--once", "--config", str(config), "--now", DAY],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+
+    by_rcpt: dict[str, list[str]] = defaultdict(list)
+    papers: dict[str, set[str]] = defaultdict(set)
+    for record in smtp_server.received:
+        (rcpt,) = record.rcpt_tos
+        msg = record.message
+        by_rcpt[rcpt].append(str(msg["Message-ID"]))
+        papers[rcpt] |= set(paper_links(msg.get_body(("html",)).get_content()))
+    assert set(by_rcpt) == {p["email"] for p in PEOPLE}, "nobody is left without a digest"
+    extra = sum(len(ids) - 1 for ids in by_rcpt.values())
+    assert extra <= 1, by_rcpt
+    for ids in by_rcpt.values():
+        assert len(set(ids)) == 1, "a re-sent digest carries the same Message-ID"
+    store = Store.sqlite(tmp_path / "state" / "digest.sqlite3")
+    for person in PEOPLE:
+        assert len(store.sent_ids(str(person["email"]))) >= len(papers[str(person["email"])]) > 0
+    store.close()
+
+
+def test_two_runs_at_once_never_both_send(tmp_path: Path, smtp_server: SmtpServer) -> None:
+    """Two `digest run --once` on one store: one sends every digest once, the other says
+    'already running' and sends nothing."""
+    smtp_server.handler.data_delay = 0.5
+    people = PEOPLE[:4]
+    config = _config(tmp_path, smtp_server, people)
+    first, second = _run(config), _run(config)
+    outs = [p.communicate(timeout=120) for p in (first, second)]
+    codes = sorted(p.returncode for p in (first, second))
+    assert codes == [0, 1], outs
+    assert any("already running" in err for _, err in outs), outs
+    rcpts = [r.rcpt_tos[0] for r in smtp_server.received]
+    assert sorted(rcpts) == sorted(str(p["email"]) for p in people)
