@@ -5,19 +5,23 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
+from email.utils import format_datetime, formataddr, getaddresses, parseaddr
 
 from digest.render import Rendered
 from digest.sources.text import collapse
 
+WIRE = compat32.clone(linesep="\r\n")
 
-def parse_sender(sender: str) -> Address:
-    """'Name <addr@host>' or 'addr@host' as an Address the email package will encode."""
+
+def parse_sender(sender: str) -> tuple[str, str]:
+    """'Name <addr@host>' or 'addr@host' as (name, address), control characters removed."""
     name, addr = parseaddr(sender)
-    user, _, domain = addr.rpartition("@")
-    return Address(display_name=collapse(name), username=user, domain=domain)
+    return collapse(name), collapse(addr)
 
 
 def message_id(*, subscriber: str, day: date, paper_ids: Iterable[str], domain: str) -> str:
@@ -25,6 +29,10 @@ def message_id(*, subscriber: str, day: date, paper_ids: Iterable[str], domain: 
     key = "\n".join([subscriber.casefold(), day.isoformat(), *sorted(paper_ids)])
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
     return f"<digest.{digest}@{domain or 'paper-digest.invalid'}>"
+
+
+def _address(name: str, addr: str) -> str:
+    return formataddr((collapse(name), addr), charset="utf-8")
 
 
 def compose(
@@ -38,28 +46,42 @@ def compose(
     now: datetime,
     unsubscribe: Sequence[str] = (),
     list_id: str | None = None,
-) -> EmailMessage:
-    """The message for one subscriber's digest; every header goes through the email package.
+) -> Message:
+    """The message for one subscriber's digest; every header goes through the email package
+    (formataddr and Header encode non-ASCII; values are stripped of control characters).
 
+    Built with the email package's compat32 classes and base64 bodies: the same headers and
+    MIME structure as EmailMessage at less than half the cost, which matters at 10,000 digests.
     `unsubscribe` URLs (already personalised) become List-Unsubscribe, with
     List-Unsubscribe-Post for one-click when one of them is https (RFC 8058).
     """
-    from_addr = parse_sender(sender)
-    user, _, domain = to_email.rpartition("@")
-    msg = EmailMessage()
-    msg["From"] = from_addr
-    msg["To"] = Address(display_name=collapse(to_name), username=user, domain=domain)
-    msg["Subject"] = collapse(rendered.subject)
+    from_name, from_addr = parse_sender(sender)
+    domain = from_addr.rpartition("@")[2]
+    msg = MIMEMultipart("alternative")
+    msg["From"] = _address(from_name, from_addr)
+    msg["To"] = _address(to_name, collapse(to_email))
+    # a Header object (not its encoded string) so compat32 does not fold before the first word
+    msg["Subject"] = Header(collapse(rendered.subject), "utf-8")  # type: ignore[assignment]
     msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = message_id(
-        subscriber=to_email, day=day, paper_ids=paper_ids, domain=from_addr.domain
-    )
-    msg["MIME-Version"] = "1.0"
-    msg["List-Id"] = f"Paper Digest <{list_id or 'paper-digest.' + from_addr.domain}>"
+    msg["Message-ID"] = message_id(subscriber=to_email, day=day, paper_ids=paper_ids, domain=domain)
+    msg["List-Id"] = f"Paper Digest <{collapse(list_id or 'paper-digest.' + domain)}>"
     if unsubscribe:
         msg["List-Unsubscribe"] = ", ".join(f"<{collapse(u)}>" for u in unsubscribe)
         if any(u.lower().startswith("https://") for u in unsubscribe):
             msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg.set_content(rendered.text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    msg.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    # utf-8 bodies are base64-encoded by the email package: C speed, every client decodes it
+    msg.attach(MIMEText(rendered.text, "plain", "utf-8"))
+    msg.attach(MIMEText(rendered.html, "html", "utf-8"))
     return msg
+
+
+def to_bytes(message: Message) -> bytes:
+    """The message as sent: CRLF line ends."""
+    return message.as_bytes(policy=WIRE)
+
+
+def envelope(message: Message) -> tuple[str, list[str]]:
+    """(sender, recipients) addresses from the From and To headers."""
+    sender = getaddresses([str(message["From"])])[0][1]
+    rcpts = [addr for _, addr in getaddresses([str(message["To"])]) if addr]
+    return sender, rcpts

@@ -7,14 +7,14 @@ import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from email import policy
-from email.message import EmailMessage
+from email.message import Message
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
 import aiosmtplib
 
+from digest.compose import envelope, to_bytes
 from digest.errors import DeliveryError
 
 
@@ -34,7 +34,7 @@ class Outbox(Protocol):
         tb: TracebackType | None,
     ) -> None: ...
 
-    async def send(self, message: EmailMessage) -> str: ...
+    async def send(self, message: Message) -> str: ...
 
 
 def _slug(text: str) -> str:
@@ -62,13 +62,14 @@ class FileOutbox:
     ) -> None:
         return None
 
-    async def send(self, message: EmailMessage) -> str:
+    async def send(self, message: Message) -> str:
         """Write `message` to ``<folder>/<recipient>-<message id>.eml`` and return the path."""
-        rcpt = str(message["To"].addresses[0].addr_spec) if message["To"] else "unknown"
+        rcpts = envelope(message)[1]
+        rcpt = rcpts[0] if rcpts else "unknown"
         mid = _slug(str(message["Message-ID"]).strip("<>").split("@")[0])
         path = self.folder / f"{_slug(rcpt)}-{mid}.eml"
         try:
-            path.write_bytes(message.as_bytes(policy=policy.SMTP))
+            path.write_bytes(to_bytes(message))
         except OSError as exc:
             raise DeliveryError(f"cannot write {path}: {exc.strerror}", recipient=rcpt) from None
         return str(path)
@@ -193,6 +194,8 @@ class SmtpOutbox:
         self.tls_context = tls_context
         self.connections = max(1, connections)
         self.concurrency = self.connections
+        self.sent = 0
+        self.bytes_sent = 0
         self.retries = retries
         self.backoff = backoff
         self.interval = 60.0 / max_per_minute if max_per_minute else 0.0
@@ -228,19 +231,20 @@ class SmtpOutbox:
                 await self._sleep(wait)
             self._next_slot = max(now, self._next_slot) + self.interval
 
-    async def send(self, message: EmailMessage) -> str:
+    async def send(self, message: Message) -> str:
         """Send `message` (flattened once); return the server's reply once it accepted it."""
         if self._idle is None:
             raise RuntimeError("use SmtpOutbox as 'async with SmtpOutbox(...) as outbox'")
-        sender = message["From"].addresses[0].addr_spec
-        rcpts = [a.addr_spec for a in message["To"].addresses]
-        data = message.as_bytes(policy=policy.SMTP)
+        sender, rcpts = envelope(message)
+        data = to_bytes(message)
         attempt = 0
         while True:
             await self._throttle()
             conn = await self._idle.get()
             try:
                 reply = await conn.send(sender, rcpts, data)
+                self.sent += 1
+                self.bytes_sent += len(data)
                 return f"{self.host}:{self.port} {reply}"
             except _Temporary as exc:
                 attempt += 1

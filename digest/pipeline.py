@@ -112,13 +112,14 @@ def plan_digests(
     digest (None when nothing matched) as it is needed."""
     subscribers = config.subscribers
     lookback = timedelta(days=config.settings.email.lookback_days)
-    pools = [store.candidates(sub.email, now=now, lookback=lookback) for sub in subscribers]
-    papers = {p.id: p for pool in pools for p in pool}
+    papers, pools = store.candidate_pools(
+        [sub.email for sub in subscribers], now=now, lookback=lookback
+    )
     semantic = embed(embedder, papers.values(), subscribers, store) if embedder else None
     batch = Batch(
         papers.values(),
         subscribers,
-        candidates=[[p.id for p in pool] for pool in pools],
+        candidates=pools,
         settings=ranking_settings(config),
         semantic=semantic,
     )

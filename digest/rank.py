@@ -44,11 +44,13 @@ def _dense(m: Any) -> Floats:
 @dataclass(frozen=True)
 class Scores:
     """Per subscriber: the top paper positions (best first, -1 padding), their scores, and
-    how many papers matched in all."""
+    how many papers matched in all; plus which keyword matched which paper (for reasons)."""
 
     top: Ints
     score: Floats
     matched: Ints
+    table: KeywordTable | None = None
+    matches: Any = None
 
 
 @dataclass(frozen=True)
@@ -226,40 +228,7 @@ def score_all(
     else:
         for start in starts:
             run(start)
-    return Scores(top=top, score=best, matched=matched)
-
-
-def reasons_for(paper: Paper, subscriber: Subscriber, index: Index) -> tuple[str, ...]:
-    """Which of the subscriber's authors and keywords this paper matched, in their order."""
-    i = index.position[paper.id]
-    title, abstract = index.titles[i], index.abstracts[i]
-    tokens = set(title) | set(abstract)
-    names = list(index.vocab)
-
-    def has(stem: str) -> bool:
-        return stem in tokens or any(names[c] in tokens for c, _ in index.variants(stem))
-
-    out: list[str] = []
-    paper_authors = set().union(*(author_keys(a) for a in paper.authors))
-    out.extend(f"author: {n}" for n in subscriber.authors if fold_name(n) in paper_authors)
-    for text in subscriber.keywords:
-        kw = parse_keyword(text)
-        if not kw.stems:
-            continue
-        if not kw.is_phrase:
-            found = has(kw.stems[0])
-        else:
-            found = _has_phrase(title, kw.stems) or _has_phrase(abstract, kw.stems)
-            if not found and not kw.quoted:
-                found = all(has(st) for st in kw.stems)
-        if found:
-            out.append(kw.label)
-    return tuple(out)
-
-
-def _has_phrase(tokens: list[str], phrase: tuple[str, ...]) -> bool:
-    n = len(phrase)
-    return any(tuple(tokens[i : i + n]) == phrase for i in range(len(tokens) - n + 1))
+    return Scores(top=top, score=best, matched=matched, table=table, matches=k_matches)
 
 
 def phrases_of(subscribers: Iterable[Subscriber]) -> set[tuple[str, ...]]:
@@ -309,9 +278,25 @@ class Batch:
             if pos < 0:
                 break
             paper = self.index.papers[pos]
-            reasons = reasons_for(paper, sub, self.index) or self._similar(paper, sub)
+            reasons = self._reasons(int(pos), sub) or self._similar(paper, sub)
             items.append(Scored(paper=paper, score=round(float(score), 6), reasons=reasons))
         return Ranking(subscriber=sub, items=tuple(items), matched=int(self.scores.matched[row]))
+
+    def _reasons(self, pos: int, sub: Subscriber) -> tuple[str, ...]:
+        """Followed authors, then the keywords whose match flag is set for this paper."""
+        paper = self.index.papers[pos]
+        out: list[str] = []
+        if sub.authors:
+            keys = set().union(*map(author_keys, paper.authors))
+            out.extend(f"author: {n}" for n in sub.authors if fold_name(n) in keys)
+        table, matches = self.scores.table, self.scores.matches
+        if table is None:
+            return tuple(out)
+        for text in sub.keywords:
+            row = table.add_text(text)
+            if row is not None and matches[row, pos]:
+                out.append(parse_keyword(text).label)
+        return tuple(out)
 
     def _similar(self, paper: Paper, sub: Subscriber) -> tuple[str, ...]:
         """Keywords whose embedding is close to the paper's (the semantic match rule)."""

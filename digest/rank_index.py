@@ -84,6 +84,8 @@ class Index:
             [{c for cat in p.categories for c in (cat, cat.split(".", 1)[0])} for p in self.papers]
         )
         self._prefixes: dict[str, list[str]] | None = None
+        self._terms: list[str] | None = None
+        self._variants: dict[str, list[tuple[int, float]]] = {}
 
     def _term_frequencies(self, phrases: set[tuple[str, ...]]) -> sparse.csr_matrix:
         s = self.settings
@@ -132,14 +134,25 @@ class Index:
                 cols.append(i)
         return keys, _csr(rows, cols, None, (max(1, len(keys)), len(self.papers)))
 
+    @property
+    def terms(self) -> list[str]:
+        """Every term, by column."""
+        if self._terms is None:
+            self._terms = list(self.vocab)
+        return self._terms
+
     def column(self, term: str) -> int | None:
         """The column of a term: a stem, or the space-joined stems of an indexed phrase."""
         return self.vocab.get(term)
 
     def variants(self, stem: str) -> list[tuple[int, float]]:
         """Columns of `stem` (weight 1) and of its derivational variants in these papers."""
+        cached = self._variants.get(stem)
+        if cached is not None:
+            return cached
         s = self.settings
         out: list[tuple[int, float]] = []
+        self._variants[stem] = out
         own = self.vocab.get(stem)
         if own is not None:
             out.append((own, 1.0))

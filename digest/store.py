@@ -29,6 +29,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -185,6 +187,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA busy_timeout = 10000")
     cur.execute("PRAGMA foreign_keys = ON")
+    # WAL with synchronous=NORMAL: a commit survives the process being killed (it is in the
+    # OS's hands) without an fsync per commit; only a power cut can lose the last commits.
+    cur.execute("PRAGMA journal_mode = WAL")
+    cur.execute("PRAGMA synchronous = NORMAL")
     cur.close()
 
 
@@ -383,6 +389,58 @@ class Store:
             if rows:
                 conn.execute(insert(embeddings), rows)
 
+    def candidate_pools(
+        self, subscribers: Sequence[str], *, now: datetime, lookback: timedelta
+    ) -> tuple[dict[str, Paper], list[list[str]]]:
+        """Every subscriber's candidates at once: (papers by id, candidate ids per subscriber).
+
+        Same rule as ``candidates``, but subscribers that share a window (all those served by
+        the same last run) share one query, and each paper is loaded once.
+        """
+        floor = to_text(now - lookback)
+        stamp = to_text(now)
+        with self.engine.connect() as conn:
+            cursors = dict(
+                conn.execute(
+                    select(deliveries.c.subscriber, func.max(deliveries.c.run_at)).group_by(
+                        deliveries.c.subscriber
+                    )
+                ).all()
+            )
+            groups: dict[tuple[str, bool], list[int]] = {}
+            for i, sub in enumerate(subscribers):
+                cursor = cursors.get(sub)
+                key = (cursor, True) if cursor and cursor > floor else (floor, False)
+                groups.setdefault(key, []).append(i)
+            papers_by_id: dict[str, Paper] = {}
+            pools: list[list[str]] = [[] for _ in subscribers]
+            for (bound, exclusive), members in groups.items():
+                since = papers.c.first_seen > bound if exclusive else papers.c.first_seen >= bound
+                rows = conn.execute(
+                    select(papers)
+                    .where(since, papers.c.first_seen <= stamp)
+                    .order_by(papers.c.first_seen, papers.c.id)
+                ).all()
+                ids = []
+                for row in rows:
+                    if row.id not in papers_by_id:
+                        papers_by_id[row.id] = _row_paper(row)
+                    ids.append(row.id)
+                names = [subscribers[i] for i in members]
+                sent: dict[str, set[str]] = {}
+                for start in range(0, len(ids), 500):  # guards against clocks run backwards
+                    for who, pid in conn.execute(
+                        select(deliveries.c.subscriber, deliveries.c.paper_id).where(
+                            deliveries.c.paper_id.in_(ids[start : start + 500]),
+                            deliveries.c.subscriber.in_(names),
+                        )
+                    ):
+                        sent.setdefault(who, set()).add(pid)
+                for i in members:
+                    already = sent.get(subscribers[i])
+                    pools[i] = [pid for pid in ids if not already or pid not in already]
+        return papers_by_id, pools
+
     # -- deliveries ---------------------------------------------------------------------------
 
     def record_delivery(
@@ -394,29 +452,32 @@ class Store:
         run_at: datetime,
         sent_at: datetime,
     ) -> None:
-        """Mark papers as sent to `subscriber` in one transaction (call after SMTP accepted)."""
+        """Mark papers as sent to `subscriber` in one transaction (call after SMTP accepted).
+        Papers already recorded for them are left as they are."""
+        run, sent = to_text(run_at), to_text(sent_at)
+        rows = [
+            {
+                "subscriber": subscriber,
+                "paper_id": pid,
+                "run_at": run,
+                "sent_at": sent,
+                "message_id": message_id,
+            }
+            for pid in dict.fromkeys(paper_ids)
+        ]
+        if not rows:
+            return
         with self.engine.begin() as conn:
-            already = set(
-                conn.execute(
-                    select(deliveries.c.paper_id).where(
-                        deliveries.c.subscriber == subscriber,
-                        deliveries.c.paper_id.in_(list(paper_ids)),
-                    )
-                ).scalars()
-            )
-            rows = [
-                {
-                    "subscriber": subscriber,
-                    "paper_id": pid,
-                    "run_at": to_text(run_at),
-                    "sent_at": to_text(sent_at),
-                    "message_id": message_id,
-                }
-                for pid in dict.fromkeys(paper_ids)
-                if pid not in already
-            ]
-            if rows:
-                conn.execute(insert(deliveries), rows)
+            conn.execute(self._insert_ignore(deliveries), rows)
+
+    def _insert_ignore(self, table: Table) -> Any:
+        """INSERT ... ON CONFLICT DO NOTHING in this engine's dialect."""
+        name = self.engine.dialect.name
+        if name == "sqlite":
+            return sqlite_insert(table).on_conflict_do_nothing()
+        if name == "postgresql":
+            return postgresql_insert(table).on_conflict_do_nothing()
+        raise StoreError(f"store {self.url!r}: unsupported database {name!r}")
 
     def sent_ids(self, subscriber: str) -> set[str]:
         """Every paper id ever sent to `subscriber`."""
@@ -480,8 +541,13 @@ def dry_run_copy(url: str, folder: Path) -> Store:
     source = Path(str(parsed.database))
     target = folder / "dry-run.sqlite3"
     if source.exists():
+        # With no -wal file the database is fully checkpointed; immutable=1 then reads it
+        # without creating -wal/-shm files beside it. A leftover -wal (a killed run) must be
+        # read too, so then it is a plain read-only open.
+        wal = source.with_name(source.name + "-wal")
+        mode = "mode=ro" if wal.exists() else "immutable=1"
         try:
-            src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+            src = sqlite3.connect(f"{source.resolve().as_uri()}?{mode}", uri=True)
             dst = sqlite3.connect(target)
             try:
                 src.backup(dst)

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 
-from digest.compose import compose
+from digest.compose import compose, to_bytes
 from digest.models import Digest, Paper, Scored, Subscriber
 from digest.render import make_environment, render_digest, short_authors, snippet
 
@@ -34,7 +34,7 @@ def _message(digest: Digest) -> bytes:
         paper_ids=[s.paper.id for s in (*digest.papers, *digest.more)],
         now=NOW,
     )
-    return msg.as_bytes(policy=policy.SMTP)
+    return to_bytes(msg)
 
 
 def test_message_is_multipart_alternative_with_required_headers() -> None:

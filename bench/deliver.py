@@ -1,0 +1,138 @@
+"""Delivery throughput: N digests (ranked from P papers) sent to a local aiosmtpd sink in
+another process, next to the raw aiosmtplib ceiling measured in the same run.
+
+Usage: python bench/deliver.py [--subscribers 10000] [--papers 1000] [--connections 8]
+
+The raw ceiling sends pre-built messages of the same sizes as the digests over the same number
+of connections with plain aiosmtplib. The pipeline figure is the real run_once: store, ranking,
+rendering, composing, SMTP pool, and the ledger commit after every accepted message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiosmtplib
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from speed import keyword_pool, make_papers  # noqa: E402
+
+from digest.config import load_config  # noqa: E402
+from digest.deliver import SmtpOutbox  # noqa: E402
+from digest.fetch import Fetcher  # noqa: E402
+from digest.pipeline import run_once  # noqa: E402
+from digest.store import Store  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def write_feed(papers: list, path: Path) -> None:  # type: ignore[type-arg]
+    from xml.etree import ElementTree as ET
+
+    rss = ET.Element("rss", version="2.0")
+    channel = ET.SubElement(rss, "channel")
+    ET.SubElement(channel, "title").text = "bench"
+    for p in papers:
+        item = ET.SubElement(channel, "item")
+        ET.SubElement(item, "title").text = p.title
+        ET.SubElement(item, "link").text = f"https://arxiv.org/abs/{p.id.removeprefix('arxiv:')}"
+        ET.SubElement(item, "description").text = p.abstract
+        ET.SubElement(item, "guid").text = f"oai:arXiv.org:{p.id.removeprefix('arxiv:')}v1"
+    path.write_bytes(ET.tostring(rss, encoding="utf-8"))
+
+
+def write_config(folder: Path, port: int, subs: int, pool: list[str], connections: int, rng: random.Random) -> Path:
+    weights = [1 / (r + 1) for r in range(len(pool))]
+    lines = [
+        '[store]\npath = "state.sqlite3"\n',
+        '[email]\nsender = "Paper Digest <digest@example.org>"\n',
+        f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\nconnections = {connections}\n',
+        '[[sources]]\nname = "bench"\nurl = "feed.xml"\n',
+    ]
+    for i in range(subs):
+        kws = list(dict.fromkeys(rng.choices(pool, weights=weights, k=rng.randint(2, 5))))
+        quoted = ", ".join(json.dumps(k) for k in kws)
+        lines.append(f'[[subscribers]]\nname = "Reader {i}"\nemail = "r{i}@example.org"\nkeywords = [{quoted}]\nmax_papers = 10\n')
+    path = folder / "bench.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+async def raw_ceiling(port: int, messages: list[bytes], connections: int) -> float:
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for m in messages:
+        queue.put_nowait(m)
+
+    async def worker() -> None:
+        smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False)
+        await smtp.connect()
+        while not queue.empty():
+            data = queue.get_nowait()
+            await smtp.sendmail("digest@example.org", ["r@example.org"], data)
+        await smtp.quit()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return len(messages) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=10_000)
+    parser.add_argument("--papers", type=int, default=1000)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    sink = subprocess.Popen([sys.executable, str(HERE / "smtp_sink.py")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert sink.stdout is not None and sink.stdin is not None
+    port = int(sink.stdout.readline())
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        papers = make_papers(args.papers, rng)
+        write_feed(papers, folder / "feed.xml")
+        config = load_config(write_config(folder, port, args.subscribers, keyword_pool(papers, rng), args.connections, rng))
+        smtp = config.settings.smtp
+        store = Store(config.store_url)
+        outbox = SmtpOutbox(host=smtp.host, port=smtp.port, security="none", connections=smtp.connections)
+
+        async def pipeline():  # type: ignore[no-untyped-def]
+            async with Fetcher() as fetcher:
+                return await run_once(config, now=datetime.now(UTC), store=store, outbox=outbox, fetcher=fetcher, clock=lambda: datetime.now(UTC))
+
+        started = time.perf_counter()
+        report = asyncio.run(pipeline())
+        total = time.perf_counter() - started
+        store.close()
+        sent = sum(1 for d in report.deliveries if d.status == "sent")
+        failed = sum(1 for d in report.deliveries if d.status == "failed")
+        mean = outbox.bytes_sent // max(1, outbox.sent)
+        # raw ceiling: as many pre-built messages of the mean size
+        line = b"x" * 76 + b"\r\n"
+        prebuilt = [b"Subject: raw\r\n\r\n" + line * (mean // len(line))] * outbox.sent
+        raw = asyncio.run(raw_ceiling(port, prebuilt, args.connections))
+    sink.stdin.close()
+    accepted = int(sink.stdout.readline())
+    sink.wait()
+    piped = sent / report.sending_seconds
+    print(f"{args.papers} papers, {args.subscribers} subscribers, {args.connections} connections; "
+          f"{sent} digests sent ({failed} failed), mean size {mean} bytes; sink accepted {accepted}")
+    print(f"pipeline: sending phase {report.sending_seconds:.1f} s -> {piped:.0f} digests/s "
+          f"(whole run incl. fetch+rank {total:.1f} s -> {sent / total:.0f}/s)")
+    print(f"raw aiosmtplib ceiling, pre-built messages: {raw:.0f} msg/s")
+    print(f"ratio pipeline/raw: {piped / raw:.2f}")
+
+
+if __name__ == "__main__":
+    main()
