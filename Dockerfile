@@ -1,9 +1,9 @@
-# Paper Digest: a slim image that runs as a non-root user with its state on a volume.
+# Paper Digest as a service: runs `digest serve` as a non-root user, state on a /data volume,
+# config mounted read-only at /config/config.toml (point [store] path at /data/digest.sqlite3).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /src
@@ -11,14 +11,17 @@ COPY pyproject.toml README.md ./
 COPY digest ./digest
 COPY templates ./templates
 RUN pip install --no-cache-dir . \
-    && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin digest \
+    && groupadd --system --gid 10001 digest \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /data --shell /usr/sbin/nologin digest \
     && mkdir -p /data /config \
-    && chown digest:digest /data
+    && chown 10001:10001 /data
 
-USER digest
+USER 10001:10001
 WORKDIR /data
 VOLUME ["/data"]
 
-# Mount your config at /config/config.toml; point [store] path at /data/digest.sqlite3.
+HEALTHCHECK --interval=5m --timeout=30s --start-period=1m \
+    CMD ["digest", "status", "--config", "/config/config.toml", "--healthy"]
+
 ENTRYPOINT ["digest"]
-CMD ["run", "--once", "--config", "/config/config.toml"]
+CMD ["serve", "--config", "/config/config.toml"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from digest import __version__
+from digest import __version__, logs
 from digest.compose import compose
 from digest.config import Config, SubscriberSettings, load_config, validate_email
 from digest.deliver import FileOutbox, Outbox, SmtpOutbox
@@ -68,6 +68,7 @@ def format_report(report: RunReport, *, outbox: Path | None = None) -> list[str]
             f"throughput: {len(done)} emails in {report.sending_seconds:.1f} s "
             f"({report.throughput:.1f}/s)"
         )
+    lines.extend(f"note: {note}" for note in report.notes)
     if report.dry_run:
         lines.append("dry-run: nothing was sent and the store was not changed")
     return lines
@@ -80,6 +81,7 @@ async def _run(
     dry_run: bool,
     outbox_dir: Path,
     progress: Callable[[int, int], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> RunReport:
     outbox: Outbox
     with tempfile.TemporaryDirectory(prefix="digest-dry-run-") as scratch:
@@ -116,13 +118,30 @@ async def _run(
                     clock=lambda: datetime.now(UTC),
                     embedder=embedder,
                     progress=progress,
+                    stop=stop,
                 )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="digest")
-def cli() -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines on stderr as text or as one JSON object per line.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default=None,
+    help="Default: info for serve, warning otherwise.",
+)
+@click.pass_context
+def cli(ctx: click.Context, log_format: str, log_level: str | None) -> None:
     """Paper Digest: new papers from your feeds, ranked per subscriber, one email a day."""
+    serving = ctx.invoked_subcommand == "serve"
+    logs.setup(log_format, log_level or ("info" if serving else "warning"))
 
 
 @cli.command()
@@ -303,6 +322,16 @@ def smtp_outbox(config: Config) -> SmtpOutbox:
         backoff=smtp.backoff,
         max_per_minute=smtp.max_per_minute,
     )
+
+
+def _register() -> None:
+    from digest.cli_service import check, serve, status
+
+    for command in (serve, check, status):
+        cli.add_command(command)
+
+
+_register()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

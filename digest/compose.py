@@ -85,3 +85,25 @@ def envelope(message: Message) -> tuple[str, list[str]]:
     sender = getaddresses([str(message["From"])])[0][1]
     rcpts = [addr for _, addr in getaddresses([str(message["To"])]) if addr]
     return sender, rcpts
+
+
+def alert_message(
+    *, sender: str, to: str, failing: Sequence[tuple[str, int, str]], now: datetime
+) -> Message:
+    """A short plain-text email to the operator about sources that keep failing."""
+    from_name, from_addr = parse_sender(sender)
+    lines = ["These sources failed in every recent run:", ""]
+    for name, streak, error in failing:
+        lines.append(f"- {name}: {streak} runs in a row; last error: {collapse(error)}")
+    lines += ["", "Check the source URLs, or run: digest check --config <config> --connect"]
+    msg = MIMEText("\n".join(lines) + "\n", "plain", "utf-8")
+    msg["From"] = _address(from_name, from_addr)
+    msg["To"] = _address("", collapse(to))
+    names = ", ".join(n for n, _, _ in failing)
+    msg["Subject"] = Header(collapse(f"Paper Digest: source failing ({names})"), "utf-8")  # type: ignore[assignment]
+    msg["Date"] = format_datetime(now)
+    key = "|".join([now.date().isoformat(), names])
+    msg["Message-ID"] = (
+        f"<alert.{hashlib.sha256(key.encode()).hexdigest()[:24]}@{from_addr.rpartition('@')[2]}>"
+    )
+    return msg

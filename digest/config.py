@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -24,6 +26,7 @@ from pydantic import (
 
 from digest.errors import ConfigError
 from digest.models import Subscriber
+from digest.schedule import Slot
 from digest.sources.arxiv import CATEGORY as ARXIV_CATEGORY
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -191,6 +194,50 @@ SourceSettings = Annotated[
 SOURCE_TYPES = ("feed", "arxiv", "arxiv-api", "hf-daily", "hf-trending")
 
 
+def _clock(value: Any) -> Any:
+    if isinstance(value, dt.time):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", value):
+        try:
+            return dt.time.fromisoformat(value if len(value.split(":")[0]) == 2 else "0" + value)
+        except ValueError:
+            pass
+    raise ValueError(f'expected a time like "07:30", found {value!r}')
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"expected an IANA time zone like 'Europe/Berlin', found {value!r}"
+        ) from None
+    return value
+
+
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+Clock = Annotated[dt.time, BeforeValidator(_clock)]
+Zone = Annotated[str, AfterValidator(_zone)]
+
+
+class ScheduleSettings(_Strict):
+    """Default send time, time zone and weekdays (subscribers may override each)."""
+
+    time: Clock = dt.time(7, 30)
+    timezone: Zone = "UTC"
+    days: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri")
+    misfire_grace_hours: float = Field(default=6.0, ge=0, le=48)
+
+    _days = field_validator("days", mode="before")(_tuple)
+
+
+class AlertSettings(_Strict):
+    """Who hears about sources that keep failing."""
+
+    admin_email: Email | None = None
+    failures: int = Field(default=3, ge=1, le=100)
+
+
 class SubscriberSettings(_Strict):
     """One person and what they want to read about."""
 
@@ -202,6 +249,11 @@ class SubscriberSettings(_Strict):
     authors: tuple[Text, ...] = ()
     categories: tuple[Annotated[str, AfterValidator(_category)], ...] = ()
     min_score: float = Field(default=0.0, ge=0)
+    time: Clock | None = None
+    timezone: Zone | None = None
+    days: tuple[Day, ...] | None = None
+    cadence: Literal["daily", "weekly"] = "daily"
+    weekly_day: Day = "mon"
 
     _lists = field_validator("keywords", "exclude", "authors", "categories", mode="before")(_tuple)
 
@@ -230,6 +282,8 @@ class Settings(_Strict):
     smtp: SmtpSettings = SmtpSettings()
     fetch: FetchSettings = FetchSettings()
     ranking: RankingSettings = RankingSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    alerts: AlertSettings = AlertSettings()
     sources: tuple[SourceSettings, ...] = Field(min_length=1)
 
     @field_validator("sources", mode="before")
@@ -318,6 +372,18 @@ class Config:
                 min_score=s.min_score,
             )
             for s in self.settings.subscribers
+        )
+
+    def slot(self, index: int) -> Slot:
+        """Subscriber `index`'s send schedule: their overrides over [schedule]."""
+        sub = self.settings.subscribers[index]
+        base = self.settings.schedule
+        return Slot(
+            at=sub.time or base.time,
+            zone=sub.timezone or base.timezone,
+            days=tuple(sub.days or base.days),
+            cadence=sub.cadence,
+            weekly_day=sub.weekly_day,
         )
 
     def tls_context(self) -> ssl.SSLContext:

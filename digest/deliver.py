@@ -221,6 +221,19 @@ class SmtpOutbox:
     ) -> None:
         await asyncio.gather(*(c.close() for c in self._all))
 
+    async def check(self) -> str:
+        """Open one session (TLS and login as configured) and say what the server answered."""
+        conn = _Connection(self)
+        try:
+            smtp = await conn.open()
+            ehlo = smtp.last_ehlo_response
+            greeting = ehlo.message.splitlines()[0] if ehlo else "connected"
+            return f"{self.host}:{self.port} {greeting}"
+        except _Temporary as exc:
+            raise DeliveryError(str(exc)) from None
+        finally:
+            await conn.close()
+
     async def _throttle(self) -> None:
         if not self.interval:
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -10,12 +11,13 @@ from datetime import datetime, timedelta
 import numpy as np
 from jinja2 import Environment, TemplateError
 
-from digest.compose import compose
+from digest.compose import alert_message, compose
 from digest.config import Config, SourceSettings
 from digest.deliver import Outbox
 from digest.endpoints import endpoint, parse
 from digest.errors import DeliveryError, DigestError, FeedErrorDocument, SourceError
 from digest.fetch import Fetcher
+from digest.health import failing_streaks
 from digest.keywords import parse_keyword
 from digest.models import DeliveryOutcome, Digest, Paper, RunReport, SourceOutcome, Subscriber
 from digest.rank import Batch, RankSettings, Semantic
@@ -55,6 +57,7 @@ async def read_source(
             )
         listing = parse(source, fetched.body)
     except DigestError as exc:
+        log.warning("source %s failed: %s", source.name, exc)
         return SourceOutcome(name=source.name, status="failed", error=str(exc))
     papers = [p for p in listing.papers if keep(p, source)]
     new = store.ingest(papers, source=source.name, now=now)
@@ -65,6 +68,7 @@ async def read_source(
         FeedState(etag=fetched.etag, last_modified=fetched.last_modified, batch=batch),
         now=now,
     )
+    log.info("source %s: %d papers, %d new", source.name, len(papers), new)
     if stale:
         status = "stale"
     elif not listing.papers:
@@ -75,6 +79,7 @@ async def read_source(
 
 
 Planned = tuple[Subscriber, Digest | None]
+log = logging.getLogger("digest.run")
 
 
 def ranking_settings(config: Config) -> RankSettings:
@@ -177,8 +182,10 @@ async def deliver_one(
     try:
         location = await outbox.send(message)
     except DeliveryError as exc:
+        log.warning("delivery to %s failed: %s", subscriber.email, exc)
         return replace(base, status="failed", papers=len(ids), message_id=mid, error=str(exc))
     store.record_delivery(subscriber.email, ids, message_id=mid, run_at=now, sent_at=now)
+    log.info("sent %s to %s: %d papers", mid, subscriber.email, len(ids))
     return replace(
         base,
         status="written" if outbox.dry_run else "sent",
@@ -186,6 +193,38 @@ async def deliver_one(
         message_id=mid,
         location=location,
     )
+
+
+async def send_alerts(
+    config: Config,
+    outcomes: Sequence[SourceOutcome],
+    *,
+    store: Store,
+    outbox: Outbox,
+    now: datetime,
+) -> list[str]:
+    """Email [alerts] admin_email once when a source reaches `failures` failed runs in a row."""
+    alerts = config.settings.alerts
+    if not alerts.admin_email or alerts.failures < 1:
+        return []
+    earlier = failing_streaks(store.recent_runs(alerts.failures, real_only=not outbox.dry_run))
+    failing = []
+    for outcome in outcomes:
+        if outcome.status == "failed":
+            streak = 1 + earlier.get(outcome.name, 0)
+            if streak == alerts.failures:
+                failing.append((outcome.name, streak, outcome.error or "failed"))
+    if not failing:
+        return []
+    message = alert_message(
+        sender=config.settings.email.sender, to=alerts.admin_email, failing=failing, now=now
+    )
+    names = ", ".join(name for name, _, _ in failing)
+    try:
+        await outbox.send(message)
+    except DeliveryError as exc:
+        return [f"alert about {names} to {alerts.admin_email} failed: {exc}"]
+    return [f"alert sent to {alerts.admin_email}: {names} failed {alerts.failures} runs in a row"]
 
 
 async def run_once(
@@ -198,6 +237,7 @@ async def run_once(
     clock: Callable[[], datetime] | None = None,
     embedder: Embedder | None = None,
     progress: Callable[[int, int], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> RunReport:
     """One pass over every source and subscriber; failures are reported, never raised.
 
@@ -231,6 +271,9 @@ async def run_once(
 
         for subscriber, digest in plans:
             await slots.acquire()
+            if stop is not None and stop.is_set():
+                slots.release()  # shutting down: finish what is in flight, start nothing new
+                break
             task = asyncio.create_task(
                 deliver_one(
                     subscriber, digest, config=config, env=env, store=store, outbox=outbox, now=now
@@ -239,6 +282,7 @@ async def run_once(
             task.add_done_callback(finished)
             tasks.append(task)
         deliveries = list(await asyncio.gather(*tasks))
+        notes = await send_alerts(config, outcomes, store=store, outbox=outbox, now=now)
     sending = (tick() - sending_started).total_seconds()
     report = RunReport(
         started=now,
@@ -248,6 +292,7 @@ async def run_once(
         deliveries=tuple(deliveries),
         new_papers=sum(o.new for o in outcomes),
         sending_seconds=sending,
+        notes=tuple(notes),
     )
     store.record_run(report)
     return report

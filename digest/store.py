@@ -513,6 +513,26 @@ class Store:
             if done.rowcount == 0:
                 conn.execute(insert(feed_state).values(source=source, **values))
 
+    def recent_runs(self, limit: int = 10, *, real_only: bool = True) -> list[dict[str, Any]]:
+        """The newest run reports (as recorded), newest first."""
+        query = select(runs.c.report).order_by(runs.c.id.desc()).limit(limit)
+        if real_only:
+            query = query.where(runs.c.dry_run == 0)
+        with self.engine.connect() as conn:
+            return [json.loads(r) for r in conn.execute(query).scalars()]
+
+    def last_deliveries(self) -> dict[str, tuple[str, int]]:
+        """Per subscriber address: (time of the newest delivery, papers sent in all)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    deliveries.c.subscriber,
+                    func.max(deliveries.c.sent_at),
+                    func.count(),
+                ).group_by(deliveries.c.subscriber)
+            ).all()
+        return {r[0]: (r[1], int(r[2])) for r in rows}
+
     def record_run(self, report: RunReport) -> None:
         """Keep the run report for `digest status`."""
         with self.engine.begin() as conn:

@@ -1,0 +1,114 @@
+"""`digest serve`: one APScheduler job per schedule group; a clean stop on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+
+from digest.config import Config
+from digest.errors import DigestError
+from digest.schedule import Slot, group_slots, next_sends
+
+log = logging.getLogger("digest.service")
+RunGroup = Callable[[list[int], asyncio.Event], Awaitable[Any]]
+
+
+class SlotTrigger(BaseTrigger):  # type: ignore[misc]
+    """Fires at a Slot's send times (the same computation `digest check` prints)."""
+
+    def __init__(self, slot: Slot) -> None:
+        self.slot = slot
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        after = previous_fire_time or (now - timedelta(microseconds=1))
+        upcoming = next_sends(self.slot, after, 1)
+        return upcoming[0] if upcoming else None
+
+    def __str__(self) -> str:
+        return f"slot[{self.slot.label()}]"
+
+
+def last_due(slot: Slot, now: datetime, grace: timedelta) -> datetime | None:
+    """The newest send moment in (now - grace, now], if any: a send a restart may owe."""
+    if grace <= timedelta(0):
+        return None
+    due = [t for t in next_sends(slot, now - grace, 10) if t <= now]
+    return due[-1] if due else None
+
+
+async def serve(
+    config: Config,
+    run_group: RunGroup,
+    *,
+    delivered_since: Callable[[list[int], datetime], bool],
+) -> None:
+    """Run every schedule group's digests on time until SIGTERM or SIGINT.
+
+    Jobs never overlap (max_instances=1, coalesce, and one run at a time across groups, since a
+    run holds the store's lock); a job that fires late within the misfire grace still runs,
+    once. After a restart inside the grace period a group that was due and has not been served
+    since runs at once. On a signal, the running job finishes the messages in flight, records
+    them, and the service returns.
+    """
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    one_at_a_time = asyncio.Lock()
+    running: set[asyncio.Task[Any]] = set()
+
+    async def job(label: str, members: list[int]) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            running.add(task)
+        try:
+            async with one_at_a_time:
+                if stopping.is_set():
+                    return
+                log.info("run starting: %s (%d subscribers)", label, len(members))
+                await run_group(members, stopping)
+        except DigestError as exc:
+            log.error("run failed: %s: %s", label, exc)
+        finally:
+            if task is not None:
+                running.discard(task)
+
+    grace = timedelta(hours=config.settings.schedule.misfire_grace_hours)
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    now = datetime.now(UTC)
+    slots = [config.slot(i) for i in range(len(config.settings.subscribers))]
+    for slot, members in group_slots(slots).items():
+        label = slot.label()
+        scheduler.add_job(
+            job,
+            SlotTrigger(slot),
+            args=[label, members],
+            id=label,
+            name=label,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=int(grace.total_seconds()) or None,
+        )
+        upcoming = next_sends(slot, now, 1)
+        log.info("scheduled %s: next send %s", label, upcoming[0].isoformat() if upcoming else "-")
+        owed = last_due(slot, now, grace)
+        if owed is not None and not delivered_since(members, owed):
+            log.info("catching up %s: due at %s", label, owed.isoformat())
+            scheduler.add_job(job, "date", run_date=now, args=[label, members])
+    scheduler.start()
+    log.info("serving; stop with SIGTERM or Ctrl-C")
+    await stopping.wait()
+    log.info("stopping: finishing the messages in flight")
+    scheduler.shutdown(wait=False)
+    if running:
+        await asyncio.wait(running, timeout=60)
+    log.info("stopped")
