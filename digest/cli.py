@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from digest import __version__, logs
+from digest.cli_options import config_option
 from digest.compose import compose
 from digest.config import Config, SubscriberSettings, load_config, validate_email
 from digest.deliver import FileOutbox, Outbox, SmtpOutbox
@@ -145,13 +146,7 @@ def cli(ctx: click.Context, log_format: str, log_level: str | None) -> None:
 
 
 @cli.command()
-@click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The TOML config file.",
-)
+@config_option
 @click.option("--once", is_flag=True, help="Run one pass and exit (what `run` always does).")
 @click.option(
     "--dry-run", is_flag=True, help="Write .eml files instead of sending; change no state."
@@ -211,13 +206,7 @@ def _subscriber(config: Config, who: str) -> SubscriberSettings:
 
 
 @cli.command()
-@click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The TOML config file.",
-)
+@config_option
 @click.option("--subscriber", "who", required=True, help="The subscriber's name or email.")
 @click.option(
     "--out",
@@ -261,13 +250,7 @@ def preview(
 
 
 @cli.command("test-email")
-@click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The TOML config file.",
-)
+@config_option
 @click.option("--to", "to", required=True, help="Where to send the sample digest.")
 def test_email(config_path: Path, to: str) -> None:
     """Send one sample digest to check the SMTP settings and the look; touches no state."""

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from digest.cli_options import config_option
 from digest.config import Config, load_config
 from digest.endpoints import endpoint, parse
 from digest.errors import DeliveryError, DigestError
@@ -22,14 +23,6 @@ from digest.store import Store
 
 log = logging.getLogger("digest.cli")
 HEALTHY_WITHIN_HOURS = 48
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The TOML config file.",
-)
 
 
 def _narrow(config: Config, members: list[int]) -> Config:

@@ -332,26 +332,6 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(papers)).scalar() or 0)
 
-    def candidates(self, subscriber: str, *, now: datetime, lookback: timedelta) -> list[Paper]:
-        """Papers first seen after this subscriber's last digest (within `lookback`) that they
-        were never sent, oldest first."""
-        with self.engine.connect() as conn:
-            cursor = conn.execute(
-                select(func.max(deliveries.c.run_at)).where(deliveries.c.subscriber == subscriber)
-            ).scalar()
-            since = to_text(now - lookback)
-            if cursor and cursor > since:
-                since_clause = papers.c.first_seen > cursor
-            else:
-                since_clause = papers.c.first_seen >= since
-            sent = select(deliveries.c.paper_id).where(deliveries.c.subscriber == subscriber)
-            rows = conn.execute(
-                select(papers)
-                .where(since_clause, papers.c.first_seen <= to_text(now), papers.c.id.not_in(sent))
-                .order_by(papers.c.first_seen, papers.c.id)
-            ).all()
-        return [_row_paper(r) for r in rows]
-
     # -- embeddings (the [semantic] extra) --------------------------------------------------
 
     def embeddings(self, paper_ids: Sequence[str], *, model: str) -> dict[str, bytes]:
@@ -392,10 +372,11 @@ class Store:
     def candidate_pools(
         self, subscribers: Sequence[str], *, now: datetime, lookback: timedelta
     ) -> tuple[dict[str, Paper], list[list[str]]]:
-        """Every subscriber's candidates at once: (papers by id, candidate ids per subscriber).
+        """Every subscriber's candidates: (papers by id, candidate ids per subscriber).
 
-        Same rule as ``candidates``, but subscribers that share a window (all those served by
-        the same last run) share one query, and each paper is loaded once.
+        A subscriber's candidates are the papers first seen after their last digest (and
+        within `lookback`) that they were never sent. Subscribers that share a window (all
+        those served by the same last run) share one query, and each paper is loaded once.
         """
         floor = to_text(now - lookback)
         stamp = to_text(now)

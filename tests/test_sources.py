@@ -169,5 +169,7 @@ def test_one_paper_across_rss_api_and_hf(tmp_path: Path, manifest: dict[str, Any
         assert merged.categories and merged.announce_type == "new"
         if hf_record[ident].github:
             assert merged.github == hf_record[ident].github
-    later = store.candidates("x@y.org", now=T0 + timedelta(days=2), lookback=timedelta(days=7))
-    assert len({p.id for p in later}) == len(later) == store.count_papers()
+    _, (later,) = store.candidate_pools(
+        ["x@y.org"], now=T0 + timedelta(days=2), lookback=timedelta(days=7)
+    )
+    assert len(set(later)) == len(later) == store.count_papers()

@@ -60,14 +60,23 @@ def test_candidates_exclude_sent_papers_and_papers_from_before_the_last_digest(
     """After a digest, only papers first seen later are candidates; sent ones never return."""
     store = Store.sqlite(tmp_path / "s.db")
     store.ingest([Paper(id="a", title="A"), Paper(id="b", title="B")], source="s", now=T0)
-    assert [p.id for p in store.candidates("x@y.org", now=T0, lookback=WEEK)] == ["a", "b"]
+    papers, pools = store.candidate_pools(["x@y.org"], now=T0, lookback=WEEK)
+    assert pools == [["a", "b"]] and set(papers) == {"a", "b"}
     store.record_delivery("x@y.org", ["a"], message_id="<m1@x>", run_at=T0, sent_at=T0)
     later = T0 + timedelta(days=1)
     store.ingest([Paper(id="c", title="C"), Paper(id="a", title="A")], source="s", now=later)
-    assert [p.id for p in store.candidates("x@y.org", now=later, lookback=WEEK)] == ["c"]
-    assert [p.id for p in store.candidates("new@y.org", now=later, lookback=WEEK)] == [
-        "a", "b", "c"
-    ]
+    papers, pools = store.candidate_pools(["x@y.org", "new@y.org"], now=later, lookback=WEEK)
+    assert pools == [["c"], ["a", "b", "c"]]
+    assert papers["c"].title == "C"
+
+
+def test_papers_sent_in_a_later_window_are_never_candidates(tmp_path: Path) -> None:
+    """Even with runs stamped out of order, a paper already sent to someone is not offered again."""
+    store = Store.sqlite(tmp_path / "s.db")
+    store.ingest([Paper(id="a", title="A")], source="s", now=T0 + timedelta(days=2))
+    store.record_delivery("x@y.org", ["a"], message_id="<m@x>", run_at=T0, sent_at=T0)
+    _, pools = store.candidate_pools(["x@y.org"], now=T0 + timedelta(days=3), lookback=WEEK)
+    assert pools == [[]]
 
 
 def test_recording_a_delivery_twice_is_harmless(tmp_path: Path) -> None:
