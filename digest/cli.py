@@ -16,14 +16,13 @@ import click
 
 from digest import __version__, logs
 from digest.cli_options import config_option
-from digest.compose import compose
 from digest.config import Config, SubscriberSettings, load_config, validate_email
 from digest.deliver import FileOutbox, Outbox, SmtpOutbox
 from digest.errors import DeliveryError, DigestError
 from digest.fetch import Fetcher
 from digest.models import RunReport
-from digest.pipeline import run_once
-from digest.render import make_environment, render_digest, unsubscribe_links
+from digest.pipeline import build_message, run_once
+from digest.render import make_environment
 from digest.sample import sample_digest
 from digest.store import Store, dry_run_copy
 
@@ -261,21 +260,7 @@ def test_email(config_path: Path, to: str) -> None:
         raise click.BadParameter(str(exc), param_hint="--to") from None
     now = datetime.now(UTC)
     digest = sample_digest(name="Paper Digest test", email=address, day=now.date())
-    email = config.settings.email
-    rendered = render_digest(
-        digest, make_environment(config.templates), unsubscribe=email.unsubscribe
-    )
-    message = compose(
-        rendered,
-        sender=email.sender,
-        to_name=digest.subscriber.name,
-        to_email=address,
-        day=digest.day,
-        paper_ids=[s.paper.id for s in digest.papers],
-        now=now,
-        unsubscribe=unsubscribe_links(email.unsubscribe, address),
-        list_id=email.list_id,
-    )
+    message = build_message(config, digest, make_environment(config.templates), now=now)
 
     async def send() -> str:
         async with smtp_outbox(config) as outbox:

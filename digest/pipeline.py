@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from email.message import Message
 
 import numpy as np
 from jinja2 import Environment, TemplateError
@@ -146,6 +147,25 @@ def plan_digests(
         )
 
 
+def build_message(config: Config, digest: Digest, env: Environment, *, now: datetime) -> Message:
+    """Render and compose one digest with the config's sender, unsubscribe links and List-Id."""
+    email = config.settings.email
+    sub = digest.subscriber
+    unsubscribe = unsubscribe_links(email.unsubscribe, sub.email)
+    rendered = render_digest(digest, env, unsubscribe=unsubscribe)
+    return compose(
+        rendered,
+        sender=email.sender,
+        to_name=sub.name,
+        to_email=sub.email,
+        day=digest.day,
+        paper_ids=[s.paper.id for s in (*digest.papers, *digest.more)],
+        now=now,
+        unsubscribe=unsubscribe,
+        list_id=email.list_id,
+    )
+
+
 async def deliver_one(
     subscriber: Subscriber,
     digest: Digest | None,
@@ -161,23 +181,10 @@ async def deliver_one(
     if digest is None:
         return base
     ids = [s.paper.id for s in (*digest.papers, *digest.more)]
-    email = config.settings.email
-    unsubscribe = unsubscribe_links(email.unsubscribe, subscriber.email)
     try:
-        rendered = render_digest(digest, env, unsubscribe=email.unsubscribe)
+        message = build_message(config, digest, env, now=now)
     except TemplateError as exc:
         return replace(base, status="failed", error=f"template error: {exc}")
-    message = compose(
-        rendered,
-        sender=config.settings.email.sender,
-        to_name=subscriber.name,
-        to_email=subscriber.email,
-        day=digest.day,
-        paper_ids=ids,
-        now=now,
-        unsubscribe=unsubscribe,
-        list_id=email.list_id,
-    )
     mid = str(message["Message-ID"])
     try:
         location = await outbox.send(message)
