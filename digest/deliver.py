@@ -79,6 +79,18 @@ class _Temporary(Exception):
     """A failure worth retrying (4xx, dropped connection, timeout)."""
 
 
+def _tls_failure(exc: BaseException) -> bool:
+    """True when `exc` (or what it wraps) is a certificate verification failure."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(
+            seen
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 class _Connection:
     """One SMTP session, opened on first use and reopened after a drop."""
 
@@ -111,6 +123,12 @@ class _Connection:
             ) from None
         except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPTimeoutError, OSError) as exc:
             smtp.close()
+            if _tls_failure(exc):  # an untrusted certificate will not fix itself: no retries
+                raise DeliveryError(
+                    f"SMTP {o.host}:{o.port}: TLS certificate not trusted: {exc}; "
+                    "check [smtp] host and ca_file",
+                    permanent=True,
+                ) from None
             raise _Temporary(f"cannot connect to {o.host}:{o.port}: {exc}") from None
         except aiosmtplib.SMTPException as exc:  # e.g. STARTTLS required but not offered
             smtp.close()
