@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,3 +41,13 @@ PAPER_LINK = re.compile(r'href="(https://arxiv\.org/[^"]+)"')
 def paper_links(html: str) -> list[str]:
     """Every paper link in a digest's HTML part, in order."""
     return PAPER_LINK.findall(html)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
+    """Poll `predicate` every 10 ms until it holds (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False

@@ -7,12 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import defaultdict
 from pathlib import Path
 
 from digest.store import Store
-from tests.cli_helpers import paper_links
+from tests.cli_helpers import paper_links, wait_until
 from tests.conftest import LISTINGS, write_config
 from tests.servers import SmtpServer
 
@@ -38,22 +37,13 @@ def _run(config: Path) -> subprocess.Popen[str]:
     )
 
 
-def _wait_for(predicate: object, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not reached in time")
-
-
 def test_sigkill_mid_send_then_rerun_loses_nothing(tmp_path: Path, smtp_server: SmtpServer) -> None:
     """Kill a real run right after the server accepted the second digest; the re-run delivers
     the rest, nothing is lost, and at most one digest arrives twice, with the same Message-ID."""
     smtp_server.handler.data_delay = 0.4
     config = _config(tmp_path, smtp_server, PEOPLE)
     victim = _run(config)
-    _wait_for(lambda: len(smtp_server.received) >= 2, timeout=60)
+    assert wait_until(lambda: len(smtp_server.received) >= 2, timeout=60)
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait(timeout=30)
     assert victim.returncode == -signal.SIGKILL

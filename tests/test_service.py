@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import run_cli, wait_until
 from tests.conftest import LISTINGS, write_config
 from tests.servers import HttpServer, Reply, SmtpServer
 
@@ -32,15 +32,6 @@ def _serve(config: Path) -> subprocess.Popen[str]:
     )
 
 
-def _wait(predicate: object, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_serve_sends_on_schedule_and_stops_cleanly_on_sigterm(tmp_path: Path, smtp_server: SmtpServer) -> None:
     """A send a few seconds ahead arrives at the SMTP server; SIGTERM then exits 0 within a few
     seconds with JSON log lines; a restart right after owes nothing and sends nothing."""
@@ -54,7 +45,7 @@ def test_serve_sends_on_schedule_and_stops_cleanly_on_sigterm(tmp_path: Path, sm
     )
     service = _serve(config)
     try:
-        assert _wait(lambda: len(smtp_server.received) == 2, timeout=40), "no digests arrived"
+        assert wait_until(lambda: len(smtp_server.received) == 2, timeout=40), "no digests arrived"
         service.send_signal(signal.SIGTERM)
         started = time.monotonic()
         out, err = service.communicate(timeout=15)
