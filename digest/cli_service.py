@@ -52,7 +52,7 @@ def serve(config_path: Path) -> None:
             log.info("%s", line.strip())
 
     def delivered_since(members: list[int], moment: datetime) -> bool:
-        if config.store_url.startswith("sqlite:///") and not Path(config.store_url[10:]).exists():
+        if config.store_missing():
             return False
         store = Store(config.store_url)
         try:
@@ -127,7 +127,7 @@ def _status(config: Config, runs: int) -> dict[str, Any]:
     reports: list[dict[str, Any]] = []
     last: dict[str, tuple[str, int]] = {}
     papers = 0
-    if not (url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists()):
+    if not config.store_missing():
         store = Store(url)
         try:
             reports = store.recent_runs(max(runs, config.settings.alerts.failures))

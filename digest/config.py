@@ -340,6 +340,12 @@ class Config:
         store = self.settings.store
         return store.url if store.url else f"sqlite:///{self.resolve(store.path)}"
 
+    def store_missing(self) -> bool:
+        """True when the store is an SQLite file that does not exist yet (no run so far)."""
+        if self.settings.store.url:
+            return False
+        return not self.resolve(self.settings.store.path).exists()
+
     @property
     def outbox(self) -> Path:
         """Where dry-run writes .eml files."""

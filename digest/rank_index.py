@@ -84,7 +84,6 @@ class Index:
             [{c for cat in p.categories for c in (cat, cat.split(".", 1)[0])} for p in self.papers]
         )
         self._prefixes: dict[str, list[str]] | None = None
-        self._terms: list[str] | None = None
         self._variants: dict[str, list[tuple[int, float]]] = {}
 
     def _term_frequencies(self, phrases: set[tuple[str, ...]]) -> sparse.csr_matrix:
@@ -133,13 +132,6 @@ class Index:
                 rows.append(keys.setdefault(key, len(keys)))
                 cols.append(i)
         return keys, _csr(rows, cols, None, (max(1, len(keys)), len(self.papers)))
-
-    @property
-    def terms(self) -> list[str]:
-        """Every term, by column."""
-        if self._terms is None:
-            self._terms = list(self.vocab)
-        return self._terms
 
     def column(self, term: str) -> int | None:
         """The column of a term: a stem, or the space-joined stems of an indexed phrase."""
