@@ -26,13 +26,13 @@ import aiosmtplib
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from speed import keyword_pool, make_papers  # noqa: E402
+from speed import keyword_pool, make_papers
 
-from digest.config import load_config  # noqa: E402
-from digest.deliver import SmtpOutbox  # noqa: E402
-from digest.fetch import Fetcher  # noqa: E402
-from digest.pipeline import run_once  # noqa: E402
-from digest.store import Store  # noqa: E402
+from digest.config import load_config
+from digest.deliver import SmtpOutbox
+from digest.fetch import Fetcher
+from digest.pipeline import run_once
+from digest.store import Store
 
 HERE = Path(__file__).resolve().parent
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from digest.models import Paper, Subscriber  # noqa: E402
-from digest.rank import rank_all  # noqa: E402
+from digest.models import Paper, Subscriber
+from digest.ranking.batch import rank_all
 
 HERE = Path(__file__).resolve().parent
 
@@ -64,7 +64,7 @@ def evaluate(data: Path, verbose: bool = True, semantic: bool = False) -> tuple[
     vectors = None
     if semantic:
         from digest.pipeline import embed
-        from digest.semantic import load_embedder
+        from digest.ranking.semantic import load_embedder
         from digest.store import Store
 
         with tempfile.TemporaryDirectory() as tmp:

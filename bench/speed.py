@@ -22,9 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from digest.models import Paper, Subscriber  # noqa: E402
-from digest.rank import Batch, build_index, score_all  # noqa: E402
-from digest.rank_index import RankSettings  # noqa: E402
+from digest.models import Paper, Subscriber
+from digest.ranking.batch import Batch, build_index
+from digest.ranking.index import ScoringParams
+from digest.ranking.score import score_all
 
 HERE = Path(__file__).resolve().parent
 CATEGORIES = ["cs.LG", "cs.CL", "cs.CV", "cs.AI", "stat.ML", "math.OC", "q-bio.NC", "eess.SP"]
@@ -101,7 +102,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     papers = make_papers(args.papers, rng)
     subs = make_subscribers(args.subscribers, keyword_pool(papers, rng), rng)
-    settings = RankSettings()
+    settings = ScoringParams()
     print(f"{len(papers)} papers, {len(subs)} subscribers, "
           f"{len({k for s in subs for k in s.keywords})} distinct keywords; RSS before {rss_mib():.0f} MiB")
     runs = []

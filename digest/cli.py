@@ -97,7 +97,7 @@ async def _run(
                 cleanup.enter_context(store.run_lock())
             embedder = None
             if config.settings.ranking.semantic:
-                from digest.semantic import load_embedder  # torch is imported only here
+                from digest.ranking.semantic import load_embedder  # torch is imported only here
 
                 embedder = load_embedder()
             fetch = config.settings.fetch

@@ -1,4 +1,16 @@
-"""The DigestError family: each error names the object at fault and what to check."""
+"""The one error tree: each error names the object at fault and what to check.
+
+    DigestError                      exit 1 unless a subclass says otherwise; the CLI prints it
+    ├── ConfigError                  exit 2: the config file is missing, unreadable or invalid
+    │   └── SemanticUnavailableError   [ranking] semantic asks for an extra that is not installed
+    ├── SourceError                  one source could not be fetched or parsed; the run goes on
+    │   └── SourceReportedError        the server answered with a well-formed error document
+    ├── DeliveryError                a message was not accepted for a recipient
+    └── StoreError                   the state store cannot be opened, migrated or locked
+        └── AlreadyRunningError        another run holds the store's run lock
+
+Only the CLI turns these into words on a terminal and an exit code; the library raises them.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +32,10 @@ class ConfigError(DigestError):
         self.key = key
 
 
+class SemanticUnavailableError(ConfigError):
+    """The config asks for semantic ranking but the [semantic] extra is not installed."""
+
+
 class SourceError(DigestError):
     """A source could not be fetched or parsed; the run goes on without it."""
 
@@ -29,7 +45,7 @@ class SourceError(DigestError):
         self.url = url
 
 
-class FeedErrorDocument(SourceError):
+class SourceReportedError(SourceError):
     """The server answered with a well-formed error document (arXiv's "Feed error", the API's
     "Error" entry) instead of a listing."""
 
@@ -47,5 +63,5 @@ class StoreError(DigestError):
     """The state store cannot be opened, migrated or is locked by another run."""
 
 
-class AlreadyRunning(StoreError):
+class AlreadyRunningError(StoreError):
     """Another run holds the store's run lock; this one did nothing."""

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -25,7 +26,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 class Fetched:
     """One fetch's outcome: a body (status 'ok'), or nothing new ('not-modified')."""
 
-    status: str
+    status: Literal["ok", "not-modified"]
     body: bytes = b""
     http_status: int | None = None
     etag: str | None = None

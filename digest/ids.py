@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
+
+from digest.ranking.text import fold
 
 _NEW = r"\d{4}\.\d{4,5}"
 _OLD = r"[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7}"
@@ -49,9 +50,7 @@ def normalise_doi(text: str | None) -> str | None:
 
 def normalise_title(title: str) -> str:
     """Fold case, accents, punctuation and whitespace so that retyped titles compare equal."""
-    text = unicodedata.normalize("NFKD", title)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
-    text = re.sub(r"[^\w]+", " ", text)
+    text = re.sub(r"[^\w]+", " ", fold(title))
     return " ".join(text.split())
 
 

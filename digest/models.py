@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Literal
+
+SourceStatus = Literal["ok", "not-modified", "no-batch", "stale", "failed"]
+DeliveryStatus = Literal["sent", "written", "nothing-new", "failed"]
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ class SourceOutcome:
     """How one source fared in one run."""
 
     name: str
-    status: str  # "ok" | "not-modified" | "no-batch" | "stale" | "failed"
+    status: SourceStatus
     papers: int = 0
     new: int = 0
     error: str | None = None
@@ -90,7 +94,7 @@ class DeliveryOutcome:
 
     subscriber: str
     email: str
-    status: str  # "sent" | "written" | "nothing-new" | "failed"
+    status: DeliveryStatus
     papers: int = 0
     message_id: str | None = None
     location: str | None = None

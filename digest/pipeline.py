@@ -16,14 +16,24 @@ from digest.compose import alert_message, compose
 from digest.config import Config, SourceSettings
 from digest.deliver import Outbox
 from digest.endpoints import endpoint, parse
-from digest.errors import DeliveryError, DigestError, FeedErrorDocument, SourceError
+from digest.errors import DeliveryError, DigestError, SourceError, SourceReportedError
 from digest.fetch import Fetcher
 from digest.health import failing_streaks
-from digest.keywords import parse_keyword
-from digest.models import DeliveryOutcome, Digest, Paper, RunReport, SourceOutcome, Subscriber
-from digest.rank import Batch, RankSettings, Semantic
+from digest.models import (
+    DeliveryOutcome,
+    Digest,
+    Paper,
+    RunReport,
+    SourceOutcome,
+    SourceStatus,
+    Subscriber,
+)
+from digest.ranking.batch import Batch
+from digest.ranking.index import ScoringParams
+from digest.ranking.keywords import parse_keyword
+from digest.ranking.score import Semantic
+from digest.ranking.semantic import Embedder, paper_text
 from digest.render import make_environment, render_digest, unsubscribe_links
-from digest.semantic import Embedder, paper_text
 from digest.store import FeedState, Store
 
 
@@ -46,8 +56,8 @@ async def read_source(
         if fetched.http_status is not None and fetched.http_status >= 400:
             try:  # a feed-shaped error page (arXiv's "Feed error") says more than the status
                 parse(source, fetched.body)
-            except FeedErrorDocument as exc:
-                raise FeedErrorDocument(
+            except SourceReportedError as exc:
+                raise SourceReportedError(
                     f"HTTP {fetched.http_status}: {exc}", source=source.name
                 ) from None
             except SourceError:
@@ -70,6 +80,7 @@ async def read_source(
         now=now,
     )
     log.info("source %s: %d papers, %d new", source.name, len(papers), new)
+    status: SourceStatus
     if stale:
         status = "stale"
     elif not listing.papers:
@@ -83,10 +94,10 @@ Planned = tuple[Subscriber, Digest | None]
 log = logging.getLogger("digest.run")
 
 
-def ranking_settings(config: Config) -> RankSettings:
+def ranking_settings(config: Config) -> ScoringParams:
     """The ranking settings a config asks for."""
     ranking = config.settings.ranking
-    return RankSettings(
+    return ScoringParams(
         popularity_weight=ranking.popularity_weight,
         more_limit=ranking.more,
         semantic_weight=ranking.semantic_weight,

@@ -34,7 +34,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from digest.errors import AlreadyRunning, StoreError
+from digest.errors import AlreadyRunningError, StoreError
 from digest.merge import merge
 from digest.models import Paper, RunReport
 from digest.timeutil import from_text, to_text
@@ -223,7 +223,7 @@ class Store:
 
     @contextmanager
     def run_lock(self) -> Iterator[None]:
-        """Hold the store's run lock for a real run, or raise AlreadyRunning.
+        """Hold the store's run lock for a real run, or raise AlreadyRunningError.
 
         For SQLite it is an flock on ``<store>.lock``: the kernel drops it when the process
         dies, so a crashed run never blocks the next one.
@@ -237,7 +237,7 @@ class Store:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise AlreadyRunning(
+                raise AlreadyRunningError(
                     f"already running: another digest run holds {lock_path}; this one sent nothing"
                 ) from None
             yield

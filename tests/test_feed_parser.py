@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from digest.errors import FeedErrorDocument, SourceError
+from digest.errors import SourceReportedError, SourceError
 from digest.sources import feed
 from tests.conftest import fixture_bytes
 
@@ -88,7 +88,7 @@ def test_html_error_page_is_a_failure() -> None:
 
 def test_arxiv_feed_error_names_the_bad_category() -> None:
     """arXiv's normal-looking 'Feed error' document fails and names the bad subject class."""
-    with pytest.raises(FeedErrorDocument, match="cs.XY"):
+    with pytest.raises(SourceReportedError, match="cs.XY"):
         feed.parse(fixture_bytes("malformed/rss_error_bad_category.xml"), source="cs.XY")
 
 

@@ -9,10 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from digest.keywords import derivational_pair, parse_keyword
+from digest.ranking.keywords import derivational_pair, parse_keyword
 from digest.models import Paper, Subscriber
-from digest.rank import RankSettings, rank, rank_all
-from digest.text_match import stems
+from digest.ranking.batch import rank, rank_all
+from digest.ranking.index import ScoringParams
+from digest.ranking.text import stems
 
 
 def _sub(*keywords: str, **extra: object) -> Subscriber:
@@ -147,7 +148,7 @@ keyword_lists = st.lists(
     min_size=1,
     max_size=4,
 )
-SMALL = dataclasses.replace(RankSettings(), more_limit=5)
+SMALL = dataclasses.replace(ScoringParams(), more_limit=5)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -12,7 +12,7 @@ import pytest
 
 from digest.models import Paper, Subscriber
 from digest.pipeline import embed
-from digest.rank import rank_all
+from digest.ranking.batch import rank_all
 from digest.store import Store
 from tests.cli_helpers import run_cli
 from tests.conftest import LISTINGS, ROOT, write_config
@@ -26,7 +26,7 @@ class CountingEmbedder:
     """The real model, counting how many texts it was asked to embed."""
 
     def __init__(self) -> None:
-        from digest.semantic import load_embedder
+        from digest.ranking.semantic import load_embedder
 
         self.inner = load_embedder()
         self.name = self.inner.name
@@ -70,7 +70,7 @@ def test_hybrid_ranking_explains_semantic_matches(tmp_path: Path) -> None:
         Subscriber(name="t", email="t@x.org", keywords=("tensor networks", "tensor decomposition", "low rank")),
     ]
     store = Store.sqlite(tmp_path / "s.db")
-    from digest.semantic import load_embedder
+    from digest.ranking.semantic import load_embedder
 
     semantic = embed(load_embedder(), papers, subs, store)
     rankings = rank_all(papers, subs, semantic=semantic)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from digest.errors import FeedErrorDocument, SourceError
+from digest.errors import SourceReportedError, SourceError
 from digest.sources import arxiv, arxiv_api, feed, hf
 from digest.store import Store
 from tests.conftest import fixture_bytes
@@ -59,7 +59,7 @@ def test_api_doi_and_journal_reference(manifest: dict[str, Any]) -> None:
 
 def test_api_error_entry_is_a_failure_not_a_paper() -> None:
     """The API's single 'Error' entry raises with the API's message."""
-    with pytest.raises(FeedErrorDocument, match="incorrect id format"):
+    with pytest.raises(SourceReportedError, match="incorrect id format"):
         arxiv_api.parse(fixture_bytes("malformed/api_error_entry.xml"), source="api")
 
 

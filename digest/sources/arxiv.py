@@ -19,5 +19,5 @@ def endpoint(categories: Sequence[str]) -> str:
 
 
 def parse(body: bytes, *, source: str) -> Listing:
-    """Parse an arXiv listing; a 'Feed error' document raises FeedErrorDocument."""
+    """Parse an arXiv listing; a 'Feed error' document raises SourceReportedError."""
     return feed.parse(body, source=source)

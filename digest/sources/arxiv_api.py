@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from urllib.parse import urlencode
 
-from digest.errors import FeedErrorDocument
+from digest.errors import SourceReportedError
 from digest.sources import feed
 from digest.sources.feed import Listing
 from digest.sources.text import collapse
@@ -26,13 +26,13 @@ def endpoint(query: str, max_results: int) -> str:
 
 def parse(body: bytes, *, source: str) -> Listing:
     """Parse an API response; its in-band error entry (title 'Error') raises
-    FeedErrorDocument instead of becoming a paper."""
+    SourceReportedError instead of becoming a paper."""
     doc = feed.load(body, source=source)
     for entry in doc.entries:
         ident = collapse(entry.get("id"))
         if "/api/errors" in ident or collapse(entry.get("title")) == "Error":
             detail = collapse(entry.get("summary")) or ident
-            raise FeedErrorDocument(
+            raise SourceReportedError(
                 f"source {source!r}: the arXiv API reports an error: {detail}", source=source
             )
     papers = []

@@ -10,7 +10,7 @@ from typing import Any
 
 import feedparser
 
-from digest.errors import FeedErrorDocument, SourceError
+from digest.errors import SourceError, SourceReportedError
 from digest.ids import canonical_id, normalise_doi
 from digest.models import Paper
 from digest.sources.text import collapse, html_to_text, split_creators, unescape
@@ -50,7 +50,7 @@ def load(body: bytes, *, source: str) -> Any:
     title = collapse(doc.feed.get("title", ""))
     if title.lower().startswith("feed error"):
         detail = html_to_text(doc.feed.get("description") or doc.feed.get("subtitle") or "")
-        raise FeedErrorDocument(
+        raise SourceReportedError(
             f"source {source!r}: the server says {title!r}: {detail}", source=source
         )
     return doc

@@ -13,15 +13,15 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from digest.keywords import Keyword, author_keys, derivational_pair, parse_keyword
 from digest.models import Paper
-from digest.text_match import stems
+from digest.ranking.keywords import Keyword, author_keys, derivational_pair, parse_keyword
+from digest.ranking.text import stems
 
 Floats = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)
-class RankSettings:
+class ScoringParams:
     """Knobs of the ranking; defaults are standard BM25 values, not tuned to one profile set."""
 
     title_weight: float = 2.5
@@ -54,7 +54,7 @@ class Index:
     def __init__(
         self,
         papers: Sequence[Paper],
-        settings: RankSettings,
+        settings: ScoringParams,
         phrases: Iterable[tuple[str, ...]] = (),
     ) -> None:
         self.papers = list(papers)
@@ -249,7 +249,7 @@ class KeywordTable:
 
 
 def semantic_matrices(
-    table: KeywordTable, keyword_vectors: dict[str, Floats], paper_vectors: Floats, s: RankSettings
+    table: KeywordTable, keyword_vectors: dict[str, Floats], paper_vectors: Floats, s: ScoringParams
 ) -> tuple[Floats, Floats]:
     """(similarity above the floor, strong-similarity flags), keywords x papers, from unit
     vectors of each keyword (by its label) and of each paper (rows aligned with the index)."""

@@ -1,6 +1,6 @@
-"""Rank candidate papers for many subscribers at once, with reasons; pure, no I/O.
+"""Score candidate papers for many subscribers at once; pure, no I/O.
 
-Everything per paper or per distinct keyword is computed once (``rank_index``); subscribers
+Everything per paper or per distinct keyword is computed once (``ranking.index``); subscribers
 meet papers only through sparse products, a chunk of subscribers at a time:
 
     relevance = P @ K            subscribers x keywords  times  keywords x papers
@@ -13,7 +13,7 @@ nDCG@10 by 0.001 while costing a fifth of the scoring time.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -22,16 +22,13 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from digest.keywords import author_keys, fold_name, parse_keyword
-from digest.models import Paper, Scored, Subscriber
-from digest.rank_index import Index, KeywordTable, RankSettings, semantic_matrices
-
-__all__ = ["RankSettings", "Ranking", "Scores", "rank", "rank_all", "score_all"]
+from digest.models import Subscriber
+from digest.ranking.index import Index, KeywordTable, semantic_matrices
+from digest.ranking.keywords import fold_name
 
 Floats = npt.NDArray[np.float32]
 Ints = npt.NDArray[np.int32]
 
-DEFAULT_SETTINGS = RankSettings()
 DENSE_LIMIT = 25_000_000  # keywords x papers cells kept dense (100 MB of float32)
 
 
@@ -51,15 +48,6 @@ class Scores:
     matched: Ints
     table: KeywordTable | None = None
     matches: Any = None
-
-
-@dataclass(frozen=True)
-class Ranking:
-    """One subscriber's ranked papers (best first) and how many matched in all."""
-
-    subscriber: Subscriber
-    items: tuple[Scored, ...]
-    matched: int
 
 
 def _rows_to_matrix(pairs: list[tuple[int, int]], shape: tuple[int, int]) -> sparse.csr_matrix:
@@ -229,106 +217,3 @@ def score_all(
         for start in starts:
             run(start)
     return Scores(top=top, score=best, matched=matched, table=table, matches=k_matches)
-
-
-def phrases_of(subscribers: Iterable[Subscriber]) -> set[tuple[str, ...]]:
-    """Every multi-word keyword's stems, to index as phrase terms."""
-    texts = {t for sub in subscribers for group in (sub.keywords, sub.exclude) for t in group}
-    return {kw.stems for kw in map(parse_keyword, texts) if len(kw.stems) > 1}
-
-
-def build_index(
-    papers: Iterable[Paper], subscribers: Sequence[Subscriber], settings: RankSettings
-) -> Index:
-    """An Index over `papers` (deduplicated by id, in id order) with the subscribers' phrases."""
-    ordered = sorted({p.id: p for p in papers}.values(), key=lambda p: p.id)
-    return Index(ordered, settings, phrases_of(subscribers))
-
-
-class Batch:
-    """Scores for many subscribers; each subscriber's Ranking (with reasons) is built only
-    when asked for, so a large list does its per-paper Python work one email at a time."""
-
-    def __init__(
-        self,
-        papers: Iterable[Paper],
-        subscribers: Sequence[Subscriber],
-        *,
-        candidates: Sequence[Collection[str]] | None = None,
-        settings: RankSettings = DEFAULT_SETTINGS,
-        semantic: Semantic | None = None,
-    ) -> None:
-        self.subscribers = list(subscribers)
-        self.index = build_index(papers, self.subscribers, settings)
-        allowed = None
-        if candidates is not None:
-            pos = self.index.position
-            allowed = [[pos[c] for c in ids if c in pos] for ids in candidates]
-        self.semantic = semantic
-        self.scores = score_all(self.index, self.subscribers, allowed=allowed, semantic=semantic)
-
-    def __len__(self) -> int:
-        return len(self.subscribers)
-
-    def ranking(self, row: int) -> Ranking:
-        """Subscriber `row`'s ranked papers with their reasons."""
-        sub = self.subscribers[row]
-        items = []
-        for pos, score in zip(self.scores.top[row], self.scores.score[row], strict=True):
-            if pos < 0:
-                break
-            paper = self.index.papers[pos]
-            reasons = self._reasons(int(pos), sub) or self._similar(paper, sub)
-            items.append(Scored(paper=paper, score=round(float(score), 6), reasons=reasons))
-        return Ranking(subscriber=sub, items=tuple(items), matched=int(self.scores.matched[row]))
-
-    def _reasons(self, pos: int, sub: Subscriber) -> tuple[str, ...]:
-        """Followed authors, then the keywords whose match flag is set for this paper."""
-        paper = self.index.papers[pos]
-        out: list[str] = []
-        if sub.authors:
-            keys = set().union(*map(author_keys, paper.authors))
-            out.extend(f"author: {n}" for n in sub.authors if fold_name(n) in keys)
-        table, matches = self.scores.table, self.scores.matches
-        if table is None:
-            return tuple(out)
-        for text in sub.keywords:
-            row = table.add_text(text)
-            if row is not None and matches[row, pos]:
-                out.append(parse_keyword(text).label)
-        return tuple(out)
-
-    def _similar(self, paper: Paper, sub: Subscriber) -> tuple[str, ...]:
-        """Keywords whose embedding is close to the paper's (the semantic match rule)."""
-        sem = self.semantic
-        vec = sem.papers.get(paper.id) if sem else None
-        if sem is None or vec is None:
-            return ()
-        floor = self.index.settings.semantic_match
-        out = []
-        for text in sub.keywords:
-            label = parse_keyword(text).label
-            kv = sem.keywords.get(label)
-            if kv is not None and float(kv @ vec) >= floor:
-                out.append(f"similar to {label}")
-        return tuple(out)
-
-
-def rank_all(
-    papers: Sequence[Paper],
-    subscribers: Sequence[Subscriber],
-    *,
-    candidates: Sequence[Collection[str]] | None = None,
-    settings: RankSettings = DEFAULT_SETTINGS,
-    semantic: Semantic | None = None,
-) -> list[Ranking]:
-    """Rank `papers` for every subscriber (each limited to `candidates[i]` ids when given)."""
-    batch = Batch(papers, subscribers, candidates=candidates, settings=settings, semantic=semantic)
-    return [batch.ranking(i) for i in range(len(batch))]
-
-
-def rank(
-    papers: Sequence[Paper], subscriber: Subscriber, settings: RankSettings = DEFAULT_SETTINGS
-) -> list[Scored]:
-    """One subscriber's matching papers, best first (up to max_papers + more_limit)."""
-    return list(rank_all(papers, [subscriber], settings=settings)[0].items)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import re
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from digest.text_match import stems
+from digest.ranking.text import fold, stems
 
 _QUOTES = "\"'\u201c\u201d\u2018\u2019"
 
@@ -60,9 +59,7 @@ def derivational_pair(a: str, b: str, root: int = 4) -> bool:
 
 def fold_name(name: str) -> str:
     """An author name folded for comparison: no accents, case or punctuation."""
-    text = unicodedata.normalize("NFKD", name)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
-    return " ".join(re.sub(r"[^\w]+", " ", text).split())
+    return " ".join(re.sub(r"[^\w]+", " ", fold(name)).split())
 
 
 def author_keys(name: str) -> set[str]:

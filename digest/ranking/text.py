@@ -1,4 +1,4 @@
-"""Tokenising and stemming shared by ranking; pure and cached."""
+"""Text normalisation, written once: accent and case folding, word tokens, English stems; pure."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)?", re.UNICODE)
 _STEMMER = Stemmer.Stemmer("english")
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
+    """`text` without accents (NFKD, combining marks dropped) and case-folded."""
     if text.isascii():
         return text.casefold()
     text = unicodedata.normalize("NFKD", text)
@@ -28,7 +29,7 @@ def stem(word: str) -> str:
 
 def words(text: str) -> list[str]:
     """Lower-case, accent-folded word tokens of `text`."""
-    return [w.replace(_APOSTROPHE, "'") for w in _WORD.findall(_fold(text))]
+    return [w.replace(_APOSTROPHE, "'") for w in _WORD.findall(fold(text))]
 
 
 def stems(text: str) -> list[str]:

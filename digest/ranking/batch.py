@@ -1,0 +1,114 @@
+"""The ranking entry points: build the index, score every subscriber in one batch, and give
+each subscriber's ranked papers with their reasons on demand; pure."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+
+from digest.models import Paper, Scored, Subscriber
+from digest.ranking.index import Index, ScoringParams
+from digest.ranking.keywords import parse_keyword
+from digest.ranking.reasons import matched_reasons, similar_reasons
+from digest.ranking.score import Semantic, score_all
+
+DEFAULT_PARAMS = ScoringParams()
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """One subscriber's ranked papers (best first) and how many matched in all."""
+
+    subscriber: Subscriber
+    items: tuple[Scored, ...]
+    matched: int
+
+
+def phrases_of(subscribers: Iterable[Subscriber]) -> set[tuple[str, ...]]:
+    """Every multi-word keyword's stems, to index as phrase terms."""
+    texts = {t for sub in subscribers for group in (sub.keywords, sub.exclude) for t in group}
+    return {kw.stems for kw in map(parse_keyword, texts) if len(kw.stems) > 1}
+
+
+def build_index(
+    papers: Iterable[Paper], subscribers: Sequence[Subscriber], settings: ScoringParams
+) -> Index:
+    """An Index over `papers` (deduplicated by id, in id order) with the subscribers' phrases."""
+    ordered = sorted({p.id: p for p in papers}.values(), key=lambda p: p.id)
+    return Index(ordered, settings, phrases_of(subscribers))
+
+
+class Batch:
+    """Scores for many subscribers; each subscriber's Ranking (with reasons) is built only
+    when asked for, so a large list does its per-paper Python work one email at a time."""
+
+    def __init__(
+        self,
+        papers: Iterable[Paper],
+        subscribers: Sequence[Subscriber],
+        *,
+        candidates: Sequence[Collection[str]] | None = None,
+        settings: ScoringParams = DEFAULT_PARAMS,
+        semantic: Semantic | None = None,
+    ) -> None:
+        self.subscribers = list(subscribers)
+        self.index = build_index(papers, self.subscribers, settings)
+        allowed = None
+        if candidates is not None:
+            pos = self.index.position
+            allowed = [[pos[c] for c in ids if c in pos] for ids in candidates]
+        self.semantic = semantic
+        self.scores = score_all(self.index, self.subscribers, allowed=allowed, semantic=semantic)
+
+    def __len__(self) -> int:
+        return len(self.subscribers)
+
+    def ranking(self, row: int) -> Ranking:
+        """Subscriber `row`'s ranked papers with their reasons."""
+        sub = self.subscribers[row]
+        items = []
+        for pos, score in zip(self.scores.top[row], self.scores.score[row], strict=True):
+            if pos < 0:
+                break
+            paper = self.index.papers[pos]
+            reasons = self._reasons(int(pos), sub) or self._similar(paper, sub)
+            items.append(Scored(paper=paper, score=round(float(score), 6), reasons=reasons))
+        return Ranking(subscriber=sub, items=tuple(items), matched=int(self.scores.matched[row]))
+
+    def _reasons(self, pos: int, sub: Subscriber) -> tuple[str, ...]:
+        table, matches = self.scores.table, self.scores.matches
+
+        def matched(text: str) -> bool:
+            if table is None:
+                return False
+            row = table.add_text(text)
+            return row is not None and bool(matches[row, pos])
+
+        return matched_reasons(self.index.papers[pos], sub, matched)
+
+    def _similar(self, paper: Paper, sub: Subscriber) -> tuple[str, ...]:
+        sem = self.semantic
+        if sem is None:
+            return ()
+        floor = self.index.settings.semantic_match
+        return similar_reasons(sem.papers.get(paper.id), sub, sem.keywords, floor)
+
+
+def rank_all(
+    papers: Sequence[Paper],
+    subscribers: Sequence[Subscriber],
+    *,
+    candidates: Sequence[Collection[str]] | None = None,
+    settings: ScoringParams = DEFAULT_PARAMS,
+    semantic: Semantic | None = None,
+) -> list[Ranking]:
+    """Rank `papers` for every subscriber (each limited to `candidates[i]` ids when given)."""
+    batch = Batch(papers, subscribers, candidates=candidates, settings=settings, semantic=semantic)
+    return [batch.ranking(i) for i in range(len(batch))]
+
+
+def rank(
+    papers: Sequence[Paper], subscriber: Subscriber, settings: ScoringParams = DEFAULT_PARAMS
+) -> list[Scored]:
+    """One subscriber's matching papers, best first (up to max_papers + more_limit)."""
+    return list(rank_all(papers, [subscriber], settings=settings)[0].items)

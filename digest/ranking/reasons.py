@@ -1,0 +1,42 @@
+"""Why a paper is in a digest: followed authors, matched keywords, or similar meaning; pure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from digest.models import Paper, Subscriber
+from digest.ranking.keywords import author_keys, fold_name, parse_keyword
+
+Floats = npt.NDArray[np.float32]
+
+
+def matched_reasons(
+    paper: Paper, sub: Subscriber, keyword_matches: Callable[[str], bool]
+) -> tuple[str, ...]:
+    """Followed authors of `paper`, then the subscriber's keywords that match it (in the
+    subscriber's order); `keyword_matches(text)` tells whether one keyword matched."""
+    out: list[str] = []
+    if sub.authors:
+        keys = set().union(*map(author_keys, paper.authors))
+        out.extend(f"author: {n}" for n in sub.authors if fold_name(n) in keys)
+    out.extend(parse_keyword(text).label for text in sub.keywords if keyword_matches(text))
+    return tuple(out)
+
+
+def similar_reasons(
+    vector: Floats | None, sub: Subscriber, keyword_vectors: dict[str, Floats], floor: float
+) -> tuple[str, ...]:
+    """'similar to <keyword>' for each keyword whose embedding is at least `floor` close to
+    the paper's (the semantic match rule); nothing without a paper vector."""
+    if vector is None:
+        return ()
+    out = []
+    for text in sub.keywords:
+        label = parse_keyword(text).label
+        kv = keyword_vectors.get(label)
+        if kv is not None and float(kv @ vector) >= floor:
+            out.append(f"similar to {label}")
+    return tuple(out)
