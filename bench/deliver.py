@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from speed import keyword_pool, make_papers
 
 from digest.config import load_config
-from digest.deliver import SmtpOutbox
+from digest.mail.deliver import SmtpOutbox
 from digest.fetch import Fetcher
 from digest.pipeline import run_once
 from digest.store import Store

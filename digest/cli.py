@@ -17,13 +17,13 @@ import click
 from digest import __version__, logs
 from digest.cli_options import config_option
 from digest.config import Config, SubscriberSettings, load_config, validate_email
-from digest.deliver import FileOutbox, Outbox, SmtpOutbox
 from digest.errors import DeliveryError, DigestError
 from digest.fetch import Fetcher
+from digest.mail.deliver import FileOutbox, Outbox, SmtpOutbox
+from digest.mail.render import make_environment
+from digest.mail.sample import sample_digest
 from digest.models import RunReport
 from digest.pipeline import build_message, run_once
-from digest.render import make_environment
-from digest.sample import sample_digest
 from digest.store import Store, dry_run_copy
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2

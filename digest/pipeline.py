@@ -12,13 +12,14 @@ from email.message import Message
 import numpy as np
 from jinja2 import Environment, TemplateError
 
-from digest.compose import alert_message, compose
 from digest.config import Config, SourceSettings
-from digest.deliver import Outbox
 from digest.endpoints import endpoint, parse
 from digest.errors import DeliveryError, DigestError, SourceError, SourceReportedError
 from digest.fetch import Fetcher
 from digest.health import failing_streaks
+from digest.mail.compose import alert_message, compose
+from digest.mail.deliver import Outbox
+from digest.mail.render import make_environment, render_digest, unsubscribe_links
 from digest.models import (
     DeliveryOutcome,
     Digest,
@@ -33,7 +34,6 @@ from digest.ranking.index import ScoringParams
 from digest.ranking.keywords import parse_keyword
 from digest.ranking.score import Semantic
 from digest.ranking.semantic import Embedder, paper_text
-from digest.render import make_environment, render_digest, unsubscribe_links
 from digest.store import FeedState, Store
 
 

@@ -10,7 +10,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from digest.deliver import SmtpOutbox
+from digest.mail.deliver import SmtpOutbox
 from digest.errors import DeliveryError
 from tests.servers import LoopSmtp
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from digest.latex import readable
+from digest.mail.latex import readable
 from digest.models import Digest, Paper, Scored, Subscriber
-from digest.render import make_environment, render_digest
+from digest.mail.render import make_environment, render_digest
 from tests.cli_helpers import run_cli
 from tests.conftest import DATA, fixture_bytes, write_config
 from tests.servers import HttpServer, Reply, SmtpServer

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from digest.models import Digest, Paper, Scored, Subscriber
-from digest.render import make_environment, render_digest
+from digest.mail.render import make_environment, render_digest
 from tests.conftest import ROOT
 
 ARTIFACTS = ROOT / "test-artifacts"

@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 
-from digest.compose import compose, to_bytes
+from digest.mail.compose import compose, to_bytes
 from digest.models import Digest, Paper, Scored, Subscriber
-from digest.render import make_environment, render_digest, short_authors, snippet
+from digest.mail.render import make_environment, render_digest, short_authors, snippet
 
 NOW = datetime(2025, 9, 16, 7, 30, tzinfo=UTC)
 SUB = Subscriber(name="Zoë Ångström", email="zoe@example.org", keywords=("pruning", "graphs"))

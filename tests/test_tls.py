@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.smtp import SMTP
 
-from digest.deliver import SmtpOutbox
+from digest.mail.deliver import SmtpOutbox
 from digest.errors import DeliveryError
 from tests.servers import SmtpHandler
 

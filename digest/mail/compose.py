@@ -12,7 +12,7 @@ from email.mime.text import MIMEText
 from email.policy import compat32
 from email.utils import format_datetime, formataddr, getaddresses, parseaddr
 
-from digest.render import Rendered
+from digest.mail.render import Rendered
 from digest.sources.text import collapse
 
 WIRE = compat32.clone(linesep="\r\n")

@@ -14,8 +14,8 @@ from typing import Protocol
 
 import aiosmtplib
 
-from digest.compose import envelope, to_bytes
 from digest.errors import DeliveryError
+from digest.mail.compose import envelope, to_bytes
 
 
 class Outbox(Protocol):

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import css_inline
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from digest.latex import readable
+from digest.mail.latex import readable
 from digest.models import Digest, Paper
 
 SNIPPET_CHARS = 320
@@ -21,8 +21,8 @@ MAX_AUTHORS = 3
 
 def bundled_templates() -> Path:
     """The templates shipped with the package (wheel) or the checkout's templates/ folder."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "templates", here.parent / "templates"):
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "templates", package.parent / "templates"):
         if (candidate / "digest.html").exists():
             return candidate
     raise FileNotFoundError("Paper Digest's templates are missing from this installation")
