@@ -28,11 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from speed import keyword_pool, make_papers
 
-from digest.config import load_config
+from digest.app import Runner
 from digest.mail.deliver import SmtpOutbox
-from digest.fetch import Fetcher
-from digest.pipeline import run_once
-from digest.store import Store
+from digest.config import load_config
 
 HERE = Path(__file__).resolve().parent
 
@@ -103,18 +101,12 @@ def main() -> None:
         papers = make_papers(args.papers, rng)
         write_feed(papers, folder / "feed.xml")
         config = load_config(write_config(folder, port, args.subscribers, keyword_pool(papers, rng), args.connections, rng))
-        smtp = config.settings.smtp
-        store = Store(config.store_url)
-        outbox = SmtpOutbox(host=smtp.host, port=smtp.port, security="none", connections=smtp.connections)
-
-        async def pipeline():  # type: ignore[no-untyped-def]
-            async with Fetcher() as fetcher:
-                return await run_once(config, now=datetime.now(UTC), store=store, outbox=outbox, fetcher=fetcher, clock=lambda: datetime.now(UTC))
-
+        runner = Runner(config)  # the library entry point the CLI uses too
         started = time.perf_counter()
-        report = asyncio.run(pipeline())
+        report = asyncio.run(runner.run(now=datetime.now(UTC)))
         total = time.perf_counter() - started
-        store.close()
+        outbox = runner.outbox
+        assert isinstance(outbox, SmtpOutbox)
         sent = sum(1 for d in report.deliveries if d.status == "sent")
         failed = sum(1 for d in report.deliveries if d.status == "failed")
         mean = outbox.bytes_sent // max(1, outbox.sent)

@@ -9,29 +9,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 import httpx
 
 from digest import __version__
 from digest.errors import SourceError
+from digest.models import Fetched
 
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 ARXIV_HOSTS = ("arxiv.org",)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-@dataclass(frozen=True)
-class Fetched:
-    """One fetch's outcome: a body (status 'ok'), or nothing new ('not-modified')."""
-
-    status: Literal["ok", "not-modified"]
-    body: bytes = b""
-    http_status: int | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-    url: str = ""
 
 
 def user_agent(contact: str | None) -> str:

@@ -1,9 +1,58 @@
-"""Reading run history: sources failing run after run, and a one-screen status; pure."""
+"""Reading run history: sources failing run after run, the status screen and health as
+values; pure."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+
+HEALTHY_WITHIN_HOURS = 48
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run as status shows it: times, source and email counts, duration."""
+
+    started: str
+    finished: str
+    sources_ok: int
+    sources_stale: int
+    sources_failed: int
+    emails_sent: int
+    emails_failed: int
+    new_papers: int
+    sending_seconds: float
+
+
+@dataclass(frozen=True)
+class SubscriberStatus:
+    """A subscriber's newest delivery (None: never) and how many papers they were sent."""
+
+    name: str
+    email: str
+    last_delivery: str | None
+    papers_sent: int
+
+
+@dataclass(frozen=True)
+class Status:
+    """What `digest status` shows."""
+
+    store: str
+    runs: tuple[RunSummary, ...]
+    subscribers: tuple[SubscriberStatus, ...]
+    papers: int
+    failing_sources: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Health:
+    """Healthy or not, and why."""
+
+    ok: bool
+    why: str
 
 
 def failing_streaks(runs: Sequence[dict[str, Any]]) -> dict[str, int]:
@@ -24,19 +73,33 @@ def failing_streaks(runs: Sequence[dict[str, Any]]) -> dict[str, int]:
     return streaks
 
 
-def run_summary(report: dict[str, Any]) -> dict[str, Any]:
-    """One run as status shows it: times, source and email counts, duration."""
+def run_summary(report: dict[str, Any]) -> RunSummary:
+    """One recorded run report as status shows it."""
     sources = report.get("sources", [])
     deliveries = report.get("deliveries", [])
-    started, finished = report.get("started", ""), report.get("finished", "")
-    return {
-        "started": started,
-        "finished": finished,
-        "sources_ok": sum(1 for s in sources if s["status"] in ("ok", "not-modified", "no-batch")),
-        "sources_stale": sum(1 for s in sources if s["status"] == "stale"),
-        "sources_failed": sum(1 for s in sources if s["status"] == "failed"),
-        "emails_sent": sum(1 for d in deliveries if d["status"] == "sent"),
-        "emails_failed": sum(1 for d in deliveries if d["status"] == "failed"),
-        "new_papers": report.get("new_papers", 0),
-        "sending_seconds": report.get("sending_seconds", 0.0),
-    }
+    return RunSummary(
+        started=report.get("started", ""),
+        finished=report.get("finished", ""),
+        sources_ok=sum(1 for s in sources if s["status"] in ("ok", "not-modified", "no-batch")),
+        sources_stale=sum(1 for s in sources if s["status"] == "stale"),
+        sources_failed=sum(1 for s in sources if s["status"] == "failed"),
+        emails_sent=sum(1 for d in deliveries if d["status"] == "sent"),
+        emails_failed=sum(1 for d in deliveries if d["status"] == "failed"),
+        new_papers=report.get("new_papers", 0),
+        sending_seconds=report.get("sending_seconds", 0.0),
+    )
+
+
+def healthy(status: Status, now: datetime) -> Health:
+    """Healthy: the store reads, and the newest run (if any) finished recently and reached
+    at least one source."""
+    if not status.runs:
+        return Health(True, "no runs yet")
+    newest = status.runs[0]
+    finished = datetime.strptime(newest.finished[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    age = (now - finished).total_seconds() / 3600
+    if age > HEALTHY_WITHIN_HOURS:
+        return Health(False, f"newest run finished {age:.0f} h ago")
+    if newest.sources_ok + newest.sources_stale == 0 and newest.sources_failed:
+        return Health(False, "every source failed in the newest run")
+    return Health(True, f"newest run {age:.1f} h ago")

@@ -7,6 +7,7 @@ import re
 
 from digest.ranking.text import fold
 
+ARXIV_CATEGORY = re.compile(r"^[a-z][a-z-]*(?:\.[A-Za-z]{2,})?$")
 _NEW = r"\d{4}\.\d{4,5}"
 _OLD = r"[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7}"
 _ID = rf"(?P<id>{_NEW}|{_OLD})(?:v(?P<v>\d+))?"

@@ -78,6 +78,27 @@ class Digest:
 
 
 @dataclass(frozen=True)
+class Fetched:
+    """One fetch's outcome: a body (status 'ok'), or nothing new ('not-modified')."""
+
+    status: Literal["ok", "not-modified"]
+    body: bytes = b""
+    http_status: int | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What the store remembers of a source between runs (conditional GET, staleness)."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    batch: datetime | None = None
+
+
+@dataclass(frozen=True)
 class SourceOutcome:
     """How one source fared in one run."""
 

@@ -12,9 +12,9 @@ from email.message import Message
 import numpy as np
 from jinja2 import Environment, TemplateError
 
-from digest.config import Config, SourceSettings
-from digest.endpoints import endpoint, parse
-from digest.errors import DeliveryError, DigestError, SourceError, SourceReportedError
+from digest.config import Config
+from digest.decide import decide, due_alerts, failed
+from digest.errors import DeliveryError, SourceError
 from digest.fetch import Fetcher
 from digest.health import failing_streaks
 from digest.mail.compose import alert_message, compose
@@ -26,7 +26,6 @@ from digest.models import (
     Paper,
     RunReport,
     SourceOutcome,
-    SourceStatus,
     Subscriber,
 )
 from digest.ranking.batch import Batch
@@ -34,60 +33,33 @@ from digest.ranking.index import ScoringParams
 from digest.ranking.keywords import parse_keyword
 from digest.ranking.score import Semantic
 from digest.ranking.semantic import Embedder, paper_text
-from digest.store import FeedState, Store
-
-
-def keep(paper: Paper, source: SourceSettings) -> bool:
-    """The source's announce-type policy: replacements are not news unless configured."""
-    return paper.announce_type is None or paper.announce_type in source.announce_types
+from digest.sources.base import SourceSettings
+from digest.store import Store
 
 
 async def read_source(
-    source: SourceSettings, location: str, *, fetcher: Fetcher, store: Store, now: datetime
+    source: SourceSettings, *, fetcher: Fetcher, store: Store, now: datetime
 ) -> SourceOutcome:
-    """Fetch, parse and store one source; every failure becomes a 'failed' outcome."""
+    """Fetch one source, let the decider say what it means, store what it says to."""
+    location = source.location(now.date())
     state = store.feed_state(source.name)
     try:
         fetched = await fetcher.fetch(
             location, source=source.name, etag=state.etag, last_modified=state.last_modified
         )
-        if fetched.status == "not-modified":
-            return SourceOutcome(name=source.name, status="not-modified")
-        if fetched.http_status is not None and fetched.http_status >= 400:
-            try:  # a feed-shaped error page (arXiv's "Feed error") says more than the status
-                parse(source, fetched.body)
-            except SourceReportedError as exc:
-                raise SourceReportedError(
-                    f"HTTP {fetched.http_status}: {exc}", source=source.name
-                ) from None
-            except SourceError:
-                pass
-            raise SourceError(
-                f"source {source.name!r}: GET {location} answered HTTP {fetched.http_status}",
-                source=source.name,
-            )
-        listing = parse(source, fetched.body)
-    except DigestError as exc:
-        log.warning("source %s failed: %s", source.name, exc)
-        return SourceOutcome(name=source.name, status="failed", error=str(exc))
-    papers = [p for p in listing.papers if keep(p, source)]
-    new = store.ingest(papers, source=source.name, now=now)
-    stale = bool(state.batch and listing.batch and listing.batch < state.batch)
-    batch = max((b for b in (state.batch, listing.batch) if b), default=None)
-    store.save_feed_state(
-        source.name,
-        FeedState(etag=fetched.etag, last_modified=fetched.last_modified, batch=batch),
-        now=now,
-    )
-    log.info("source %s: %d papers, %d new", source.name, len(papers), new)
-    status: SourceStatus
-    if stale:
-        status = "stale"
-    elif not listing.papers:
-        status = "no-batch"
+    except SourceError as exc:
+        decision = failed(str(exc))
     else:
-        status = "ok"
-    return SourceOutcome(name=source.name, status=status, papers=len(papers), new=new)
+        decision = decide(source, fetched, state, location=location)
+    if decision.status == "failed":
+        log.warning("source %s failed: %s", source.name, decision.error)
+        return decision.outcome(source.name)
+    new = store.ingest(decision.papers, source=source.name, now=now) if decision.papers else 0
+    if decision.state is not None:
+        store.save_feed_state(source.name, decision.state, now=now)
+    if decision.status != "not-modified":
+        log.info("source %s: %d papers, %d new", source.name, len(decision.papers), new)
+    return decision.outcome(source.name, new)
 
 
 Planned = tuple[Subscriber, Digest | None]
@@ -226,12 +198,7 @@ async def send_alerts(
     if not alerts.admin_email or alerts.failures < 1:
         return []
     earlier = failing_streaks(store.recent_runs(alerts.failures, real_only=not outbox.dry_run))
-    failing = []
-    for outcome in outcomes:
-        if outcome.status == "failed":
-            streak = 1 + earlier.get(outcome.name, 0)
-            if streak == alerts.failures:
-                failing.append((outcome.name, streak, outcome.error or "failed"))
+    failing = due_alerts(outcomes, earlier, alerts.failures)
     if not failing:
         return []
     message = alert_message(
@@ -261,12 +228,8 @@ async def run_once(
 
     `now` stamps everything the run records; `clock` (default: always `now`) only times it.
     """
-    sources = config.settings.sources
     outcomes = await asyncio.gather(
-        *(
-            read_source(s, endpoint(config, s, now=now), fetcher=fetcher, store=store, now=now)
-            for s in sources
-        )
+        *(read_source(s, fetcher=fetcher, store=store, now=now) for s in config.sources)
     )
     env = make_environment(config.templates)
     plans = plan_digests(config, store, now=now, embedder=embedder)

@@ -85,7 +85,7 @@ async def serve(
     grace = timedelta(hours=config.settings.schedule.misfire_grace_hours)
     scheduler = AsyncIOScheduler(timezone=UTC)
     now = datetime.now(UTC)
-    slots = [config.slot(i) for i in range(len(config.settings.subscribers))]
+    slots = list(config.slots)
     for slot, members in group_slots(slots).items():
         label = slot.label()
         scheduler.add_job(

@@ -58,7 +58,7 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> Non
     ("edit", "key", "words"),
     [
         (('email = "ada@example.org"', 'email = "bob@"'), "subscribers[0].email", "'bob@'"),
-        (('keywords = ["pruning"]', 'keywords = "pruning"'), "subscribers[0].keywords", "tuple"),
+        (('keywords = ["pruning"]', 'keywords = "pruning"'), "subscribers[0].keywords", "expected a list"),
         (('keywords = ["pruning"]', 'keywords = ["pruning"]\ncolour = 3'), "subscribers[0].colour", "unknown key"),
         (('name = "a"', 'name = "a"\ntype = "gopher"'), "sources[0].type", "found 'gopher'"),
         (('sender = "Paper Digest <digest@example.org>"', 'sender = "nobody"'), "email.sender", "'nobody'"),
@@ -109,12 +109,14 @@ def test_cli_exits_2_with_one_line_for_config_errors(
 def test_missing_password_variable_is_a_config_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """password_env naming an unset variable fails clearly instead of logging in blank."""
+    """password_env naming an unset variable fails clearly instead of logging in blank; the
+    variable is read once, when the config is loaded."""
     monkeypatch.delenv("DIGEST_TEST_PW", raising=False)
     config = load_config(_write(tmp_path, GOOD + '\n[smtp]\npassword_env = "DIGEST_TEST_PW"\n'))
     with pytest.raises(ConfigError, match="DIGEST_TEST_PW is not set"):
         config.smtp_password()
     monkeypatch.setenv("DIGEST_TEST_PW", "s3cret")
+    config = load_config(_write(tmp_path, GOOD + '\n[smtp]\npassword_env = "DIGEST_TEST_PW"\n'))
     assert config.smtp_password() == "s3cret"
 
 

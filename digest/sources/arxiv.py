@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
+from datetime import date
+from typing import Annotated, Literal
 from urllib.parse import quote
 
+from pydantic import AfterValidator, Field, field_validator
+
+from digest.config.fields import as_tuple, category
 from digest.sources import feed
-from digest.sources.feed import Listing
+from digest.sources.base import Listing, SourceSettings
 
 BASE = "https://rss.arxiv.org/rss/"
-CATEGORY = re.compile(r"^[a-z][a-z-]*(?:\.[A-Za-z]{2,})?$")
 
 
 def endpoint(categories: Sequence[str]) -> str:
@@ -21,3 +24,20 @@ def endpoint(categories: Sequence[str]) -> str:
 def parse(body: bytes, *, source: str) -> Listing:
     """Parse an arXiv listing; a 'Feed error' document raises SourceReportedError."""
     return feed.parse(body, source=source)
+
+
+class ArxivSource(SourceSettings):
+    """arXiv's RSS listing for one or more categories."""
+
+    type: Literal["arxiv"]
+    categories: tuple[Annotated[str, AfterValidator(category)], ...] = Field(min_length=1)
+
+    _categories = field_validator("categories", mode="before")(as_tuple)
+
+    def endpoint(self, day: date) -> str:
+        """The listing of the configured categories (the feed always shows the latest day)."""
+        return endpoint(self.categories)
+
+    def parse(self, body: bytes) -> Listing:
+        """An arXiv RSS/Atom listing."""
+        return parse(body, source=self.name)

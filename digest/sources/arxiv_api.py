@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
+from typing import Literal
 from urllib.parse import urlencode
 
+from pydantic import Field
+
+from digest.config.fields import Text
 from digest.errors import SourceReportedError
 from digest.sources import feed
-from digest.sources.feed import Listing
+from digest.sources.base import Listing, SourceSettings
 from digest.sources.text import collapse
 
 BASE = "https://export.arxiv.org/api/query"
@@ -48,3 +53,19 @@ def parse(body: bytes, *, source: str) -> Listing:
             paper = replace(paper, link=f"https://arxiv.org/abs/{paper.arxiv_id}")
         papers.append(paper)
     return Listing(papers=tuple(papers), title=collapse(doc.feed.get("title")), batch=None)
+
+
+class ArxivApiSource(SourceSettings):
+    """An arXiv API search, newest submissions first."""
+
+    type: Literal["arxiv-api"]
+    query: Text = Field(min_length=1)
+    max_results: int = Field(default=50, ge=1, le=2000)
+
+    def endpoint(self, day: date) -> str:
+        """The search URL."""
+        return endpoint(self.query, self.max_results)
+
+    def parse(self, body: bytes) -> Listing:
+        """An API response (its in-band error entry raises SourceReportedError)."""
+        return parse(body, source=self.name)

@@ -4,30 +4,23 @@ from __future__ import annotations
 
 import calendar
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import feedparser
+from pydantic import Field
 
+from digest.config.fields import Text
 from digest.errors import SourceError, SourceReportedError
 from digest.ids import canonical_id, normalise_doi
 from digest.models import Paper
+from digest.sources.base import Listing, SourceSettings
 from digest.sources.text import collapse, html_to_text, split_creators, unescape
 
 _ARXIV_PREFIX = re.compile(
     r"^\s*arXiv:(?P<id>\S+)\s+Announce Type:\s*(?P<type>[\w-]+)\s*(?:Abstract:\s*)?(?P<rest>.*)$",
     re.DOTALL,
 )
-
-
-@dataclass(frozen=True)
-class Listing:
-    """What one fetched document held: its papers and when its batch was published."""
-
-    papers: tuple[Paper, ...]
-    title: str = ""
-    batch: datetime | None = None
 
 
 def _as_datetime(parsed: Any) -> datetime | None:
@@ -131,3 +124,14 @@ def parse(body: bytes, *, source: str) -> Listing:
         (p.published for p in papers if p.published), default=None
     )
     return Listing(papers=tuple(papers), title=collapse(feed.get("title", "")), batch=batch)
+
+
+class FeedSource(SourceSettings):
+    """Any RSS/Atom feed: an http(s) URL, a file:// URL or a local path."""
+
+    type: Literal["feed"] = "feed"
+    url: Text = Field(min_length=1)
+
+    def parse(self, body: bytes) -> Listing:
+        """Any RSS/Atom document."""
+        return parse(body, source=self.name)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
+
+from pydantic import field_validator
 
 from digest.errors import SourceError
 from digest.ids import canonical_id
 from digest.models import Paper
-from digest.sources.feed import Listing
+from digest.sources.base import Listing, SourceSettings
 from digest.sources.text import collapse
 
 API = "https://huggingface.co/api/daily_papers"
@@ -156,3 +159,42 @@ def parse(body: bytes, *, source: str) -> Listing:
     ]
     batch = max((f for f in featured if f), default=None)
     return Listing(papers=papers, title="Hugging Face papers", batch=batch)
+
+
+class HfDailySource(SourceSettings):
+    """Hugging Face daily papers for one day (default: the run's day, UTC)."""
+
+    type: Literal["hf-daily"]
+    date: dt.date | None = None
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _parse_date(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"expected a date like 2025-09-16, found {value!r}") from None
+        return value
+
+    def endpoint(self, day: dt.date) -> str:
+        """The configured day's papers, else the run's day."""
+        return daily_endpoint(self.date or day)
+
+    def parse(self, body: bytes) -> Listing:
+        """The daily_papers JSON or the papers HTML page."""
+        return parse(body, source=self.name)
+
+
+class HfTrendingSource(SourceSettings):
+    """Hugging Face trending papers."""
+
+    type: Literal["hf-trending"]
+
+    def endpoint(self, day: dt.date) -> str:
+        """The trending list (the same whatever the day)."""
+        return trending_endpoint()
+
+    def parse(self, body: bytes) -> Listing:
+        """The daily_papers JSON or the papers HTML page."""
+        return parse(body, source=self.name)

@@ -1,0 +1,303 @@
+"""The library entry point: build a run from a config and call it; status, health, checks,
+previews and test emails as typed values. The CLI and the service are thin layers over
+this module, and so is bench/deliver.py.
+
+    report = asyncio.run(app.run(load_config("my.toml"), now=datetime.now(UTC)))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+from digest.config import Config
+from digest.decide import decide, failed
+from digest.errors import SourceError
+from digest.fetch import Fetcher
+from digest.health import Health, Status, SubscriberStatus, failing_streaks, healthy, run_summary
+from digest.mail.deliver import FileOutbox, Outbox, SmtpOutbox
+from digest.mail.render import make_environment
+from digest.mail.sample import sample_digest
+from digest.models import FeedState, RunReport, Subscriber
+from digest.pipeline import build_message, run_once
+from digest.ranking.semantic import Embedder
+from digest.store import Store, dry_run_copy, store_exists
+from digest.timeutil import to_text
+
+Progress = Callable[[int, int], None]
+
+__all__ = [
+    "Health",
+    "Preview",
+    "Runner",
+    "SourceCheck",
+    "Status",
+    "check_smtp",
+    "check_sources",
+    "delivered_since",
+    "find_subscriber",
+    "health",
+    "preview",
+    "run",
+    "send_test_email",
+    "serve",
+    "smtp_outbox",
+    "status",
+]
+
+
+def smtp_outbox(config: Config) -> SmtpOutbox:
+    """The SMTP outbox a config describes."""
+    smtp = config.settings.smtp
+    return SmtpOutbox(
+        host=smtp.host,
+        port=smtp.port,
+        security=smtp.security,
+        username=smtp.username,
+        password=config.smtp_password(),
+        timeout=smtp.timeout,
+        tls_context=config.tls_context,
+        connections=smtp.connections,
+        retries=smtp.retries,
+        backoff=smtp.backoff,
+        max_per_minute=smtp.max_per_minute,
+    )
+
+
+def fetcher(config: Config, *, retries: int | None = None) -> Fetcher:
+    """The fetcher a config describes (`retries` overrides [fetch] retries)."""
+    fetch = config.settings.fetch
+    return Fetcher(
+        contact=fetch.contact,
+        timeout=fetch.timeout,
+        max_bytes=fetch.max_bytes,
+        retries=fetch.retries if retries is None else retries,
+        backoff=fetch.backoff,
+        concurrency=fetch.concurrency,
+    )
+
+
+def embedder(config: Config) -> Embedder | None:
+    """The sentence embedder when [ranking] semantic asks for it (loaded once per process)."""
+    if not config.settings.ranking.semantic:
+        return None
+    from digest.ranking.semantic import load_embedder  # torch is imported only here
+
+    return load_embedder()
+
+
+class Runner:
+    """One run's parts, each made once from a config: the outbox (SMTP, or .eml files for a
+    dry-run), the embedder; the store and fetcher are opened by `run` for the run's length."""
+
+    def __init__(self, config: Config, *, dry_run: bool = False, outbox_dir: Path | None = None):
+        self.config = config
+        self.dry_run = dry_run
+        self.outbox_dir = outbox_dir or config.outbox
+        self.outbox: Outbox = FileOutbox(self.outbox_dir) if dry_run else smtp_outbox(config)
+        self.embedder = embedder(config)
+
+    async def run(
+        self,
+        *,
+        now: datetime,
+        progress: Progress | None = None,
+        stop: asyncio.Event | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> RunReport:
+        """One pass: fetch, store, rank, send, record. A real run holds the store's run lock;
+        a dry-run works on a throwaway copy of the store and leaves it byte-identical."""
+        with tempfile.TemporaryDirectory(prefix="digest-dry-run-") as scratch, ExitStack() as out:
+            if self.dry_run:
+                store = dry_run_copy(self.config.store_url, Path(scratch))
+            else:
+                store = Store(self.config.store_url)
+            out.callback(store.close)
+            if not self.dry_run:
+                out.enter_context(store.run_lock())
+            async with fetcher(self.config) as fetch:
+                return await run_once(
+                    self.config,
+                    now=now,
+                    store=store,
+                    outbox=self.outbox,
+                    fetcher=fetch,
+                    clock=clock or (lambda: datetime.now(UTC)),
+                    embedder=self.embedder,
+                    progress=progress,
+                    stop=stop,
+                )
+
+
+async def run(
+    config: Config,
+    *,
+    now: datetime,
+    dry_run: bool = False,
+    outbox_dir: Path | None = None,
+    progress: Progress | None = None,
+    stop: asyncio.Event | None = None,
+) -> RunReport:
+    """One pass over every source and subscriber of `config`; failures are in the report."""
+    runner = Runner(config, dry_run=dry_run, outbox_dir=outbox_dir)
+    return await runner.run(now=now, progress=progress, stop=stop)
+
+
+# -- previews and test emails -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preview:
+    """One subscriber's next digest as files (None when nothing new), and failed sources."""
+
+    subscriber: Subscriber
+    html: Path | None
+    eml: Path | None
+    failed_sources: tuple[tuple[str, str], ...]
+
+
+def find_subscriber(config: Config, who: str) -> int | None:
+    """The position of the subscriber named `who` (or with that email), if any."""
+    for i, sub in enumerate(config.subscribers):
+        if who in (sub.name, sub.email):
+            return i
+    return None
+
+
+async def preview(
+    config: Config, index: int, *, folder: Path, offline: bool, now: datetime
+) -> Preview:
+    """Subscriber `index`'s next digest, written to an .eml and an .html file in `folder` by
+    the same pipeline as a dry-run; changes no state."""
+    narrowed = config.narrowed([index], sources=() if offline else None)
+    report = await run(narrowed, now=now, dry_run=True, outbox_dir=folder)
+    failures = tuple((s.name, s.error or "failed") for s in report.sources if s.status == "failed")
+    (delivery,) = report.deliveries
+    sub = narrowed.subscribers[0]
+    if delivery.status != "written" or delivery.location is None:
+        return Preview(subscriber=sub, html=None, eml=None, failed_sources=failures)
+    eml = Path(delivery.location)
+    message = message_from_bytes(eml.read_bytes(), policy=policy.default)
+    body = message.get_body(("html",)) if isinstance(message, EmailMessage) else None
+    html = eml.with_suffix(".html")
+    html.write_text(str(body.get_content()) if body is not None else "", encoding="utf-8")
+    return Preview(subscriber=sub, html=html, eml=eml, failed_sources=failures)
+
+
+async def send_test_email(config: Config, address: str, *, now: datetime) -> str:
+    """Send the built-in sample digest to `address`; the server's reply (DeliveryError when
+    it was not accepted). Touches no state."""
+    digest = sample_digest(name="Paper Digest test", email=address, day=now.date())
+    message = build_message(config, digest, make_environment(config.templates), now=now)
+    async with smtp_outbox(config) as outbox:
+        return await outbox.send(message)
+
+
+# -- checks -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceCheck:
+    """One source fetched once by `check --connect`: how many papers it listed, or why not."""
+
+    name: str
+    papers: int = 0
+    error: str | None = None
+
+
+async def check_smtp(config: Config) -> str:
+    """Log in to the SMTP server as configured; its greeting (DeliveryError if it fails)."""
+    async with smtp_outbox(config) as outbox:
+        return await outbox.check()
+
+
+async def check_sources(config: Config, *, now: datetime) -> list[SourceCheck]:
+    """Fetch every source once (no retries, no validators) through the same decider as a
+    run; nothing is stored."""
+    out = []
+    async with fetcher(config, retries=0) as fetch:
+        for source in config.sources:
+            location = source.location(now.date())
+            try:
+                fetched = await fetch.fetch(location, source=source.name)
+            except SourceError as exc:
+                decision = failed(str(exc))
+            else:
+                decision = decide(source, fetched, FeedState(), location=location)
+            out.append(SourceCheck(source.name, decision.listed, decision.error))
+    return out
+
+
+# -- status and health --------------------------------------------------------------------------
+
+
+def status(config: Config, runs: int = 5) -> Status:
+    """Recent runs, each subscriber's last delivery, papers stored, sources failing in a row
+    (an empty status when no run has created the store yet)."""
+    reports: list[dict[str, object]] = []
+    last: dict[str, tuple[str, int]] = {}
+    papers = 0
+    if store_exists(config.store_url):
+        store = Store(config.store_url)
+        try:
+            reports = store.recent_runs(max(runs, config.settings.alerts.failures))
+            last = store.last_deliveries()
+            papers = store.count_papers()
+        finally:
+            store.close()
+    streaks = failing_streaks(reports)
+    threshold = config.settings.alerts.failures
+    return Status(
+        store=config.store_url,
+        runs=tuple(run_summary(r) for r in reports[:runs]),
+        subscribers=tuple(
+            SubscriberStatus(
+                name=s.name,
+                email=s.email,
+                last_delivery=last.get(s.email, (None, 0))[0],
+                papers_sent=last.get(s.email, (None, 0))[1],
+            )
+            for s in config.subscribers
+        ),
+        papers=papers,
+        failing_sources={k: v for k, v in streaks.items() if v >= threshold},
+    )
+
+
+def health(config: Config, *, now: datetime) -> Health:
+    """Healthy when the store reads and the newest run finished recently and reached at
+    least one source."""
+    return healthy(status(config, runs=1), now)
+
+
+def delivered_since(config: Config, members: Sequence[int], moment: datetime) -> bool:
+    """Whether any of those subscribers got a digest at or after `moment` (catch-up rule)."""
+    if not store_exists(config.store_url):
+        return False
+    store = Store(config.store_url)
+    try:
+        last = store.last_deliveries()
+    finally:
+        store.close()
+    stamp = to_text(moment)
+    emails = [config.subscribers[i].email for i in members]
+    return any(e in last and last[e][0] >= stamp for e in emails)
+
+
+async def serve(config: Config, *, on_report: Callable[[RunReport], None]) -> None:
+    """Run every schedule group's digests on time until SIGTERM or SIGINT; each run's report
+    goes to `on_report`."""
+    from digest.service import serve as schedule
+
+    async def run_group(members: list[int], stop: asyncio.Event) -> None:
+        report = await run(config.narrowed(members), now=datetime.now(UTC), stop=stop)
+        on_report(report)
+
+    await schedule(config, run_group, delivered_since=lambda m, t: delivered_since(config, m, t))

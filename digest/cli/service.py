@@ -1,0 +1,116 @@
+"""`serve`, `check` and `status`: parse options, call digest.app, print, exit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from digest.cli.options import EXIT_FAILURES, config_option, load
+from digest.cli.report import format_report
+
+if TYPE_CHECKING:
+    from digest.config import Config
+
+log = logging.getLogger("digest.cli")
+
+
+@click.command()
+@config_option
+def serve(config_path: Path) -> None:
+    """Send each schedule group's digests on time until SIGTERM or SIGINT (then exit 0)."""
+    from digest import app
+    from digest.models import RunReport
+
+    config = load(config_path)
+
+    def on_report(report: RunReport) -> None:
+        for line in format_report(report):
+            log.info("%s", line.strip())
+
+    asyncio.run(app.serve(config, on_report=on_report))
+
+
+@click.command()
+@config_option
+@click.option("--connect", is_flag=True, help="Also log in to SMTP and fetch each source once.")
+def check(config_path: Path, connect: bool) -> None:
+    """Validate the config; list sources, subscribers and the next send times of each schedule
+    group; with --connect, try SMTP and every source (no state is changed)."""
+    from digest.schedule import group_slots, next_sends
+
+    config = load(config_path)
+    now = datetime.now(UTC)
+    click.echo(f"config ok: {config.path}")
+    click.echo(f"sources ({len(config.sources)}):")
+    for source in config.sources:
+        click.echo(f"  {source.name} [{source.type}] {source.location(now.date())}")
+    click.echo(f"subscribers ({len(config.subscribers)}):")
+    for sub, slot in zip(config.subscribers, config.slots, strict=True):
+        click.echo(f"  {sub.name} <{sub.email}>: {', '.join(sub.keywords)} ({slot.label()})")
+    click.echo("schedule:")
+    for slot, members in group_slots(config.slots).items():
+        times = ", ".join(t.isoformat() for t in next_sends(slot, now, 3))
+        click.echo(f"  {slot.label()} ({len(members)} subscribers): next {times}")
+    if connect and not asyncio.run(_connect(config, now)):
+        raise SystemExit(EXIT_FAILURES)
+
+
+async def _connect(config: Config, now: datetime) -> bool:
+    from digest import app
+    from digest.errors import DigestError
+
+    ok = True
+    try:
+        click.echo(f"smtp ok: {await app.check_smtp(config)}")
+    except DigestError as exc:
+        click.echo(f"smtp failed: {exc}")
+        ok = False
+    for result in await app.check_sources(config, now=now):
+        if result.error is None:
+            click.echo(f"source ok: {result.name}: {result.papers} papers")
+        else:
+            click.echo(f"source failed: {result.name}: {result.error}")
+            ok = False
+    return ok
+
+
+@click.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option("--runs", default=5, show_default=True, help="How many recent runs to show.")
+@click.option("--healthy", "health", is_flag=True, help="Exit 0 when healthy, 1 otherwise.")
+def status(config_path: Path, as_json: bool, runs: int, health: bool) -> None:
+    """Recent runs, each subscriber's last delivery, papers stored, sources failing in a row."""
+    from digest import app
+
+    config = load(config_path)
+    if health:
+        verdict = app.health(config, now=datetime.now(UTC))
+        click.echo(f"{'healthy' if verdict.ok else 'unhealthy'}: {verdict.why}")
+        raise SystemExit(0 if verdict.ok else EXIT_FAILURES)
+    state = app.status(config, runs)
+    if as_json:
+        click.echo(json.dumps(asdict(state), indent=2, default=str))
+        return
+    click.echo(f"store: {state.store} ({state.papers} papers)")
+    click.echo("recent runs:" if state.runs else "recent runs: none yet")
+    for r in state.runs:
+        click.echo(
+            f"  {r.started[:19]}  sources ok {r.sources_ok}, stale {r.sources_stale}, "
+            f"failed {r.sources_failed}; emails sent {r.emails_sent}, failed "
+            f"{r.emails_failed}; {r.new_papers} new papers; "
+            f"sending {r.sending_seconds:.1f} s"
+        )
+    click.echo("subscribers:")
+    for s in state.subscribers:
+        when = s.last_delivery or "never"
+        click.echo(f"  {s.name} <{s.email}>: last delivery {when}, {s.papers_sent} papers sent")
+    for name, streak in state.failing_sources.items():
+        click.echo(f"FAILING: source {name} failed {streak} runs in a row")

@@ -1,0 +1,126 @@
+"""load_config: read the TOML file, validate it, and resolve everything once (the only I/O
+in config: the file, the password variable, the CA file and the templates folder)."""
+
+from __future__ import annotations
+
+import os
+import ssl
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from digest.config.messages import config_error
+from digest.config.models import Settings
+from digest.config.values import Config, resolve_location, resolve_path
+from digest.errors import ConfigError
+from digest.models import Subscriber
+from digest.schedule import Slot
+
+
+def parse_settings(data: dict[str, Any], path: Path) -> Settings:
+    """Validate parsed TOML; raise ConfigError naming the first bad key."""
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise config_error(exc, path) from None
+
+
+def _fail(path: Path, key: str, what: str) -> ConfigError:
+    return ConfigError(f"{path}: {key}: {what}", path=str(path), key=key)
+
+
+def _tls(settings: Settings, path: Path) -> ssl.SSLContext | None:
+    smtp = settings.smtp
+    if smtp.security == "none":
+        return None
+    if smtp.ca_file is None:
+        return ssl.create_default_context()
+    ca = resolve_path(path.parent, smtp.ca_file)
+    try:
+        return ssl.create_default_context(cafile=str(ca))
+    except (OSError, ssl.SSLError) as exc:
+        raise _fail(path, "smtp.ca_file", f"cannot load {ca}: {exc}") from None
+
+
+def _subscribers(settings: Settings) -> tuple[tuple[Subscriber, ...], tuple[Slot, ...]]:
+    base = settings.schedule
+    subs, slots = [], []
+    for s in settings.subscribers:
+        subs.append(
+            Subscriber(
+                name=s.name,
+                email=s.email,
+                keywords=s.keywords,
+                max_papers=s.max_papers,
+                exclude=s.exclude,
+                authors=s.authors,
+                categories=s.categories,
+                min_score=s.min_score,
+            )
+        )
+        slots.append(
+            Slot(
+                at=s.time or base.time,
+                zone=s.timezone or base.timezone,
+                days=tuple(s.days or base.days),
+                cadence=s.cadence,
+                weekly_day=s.weekly_day,
+            )
+        )
+    return tuple(subs), tuple(slots)
+
+
+def resolve(settings: Settings, path: Path) -> Config:
+    """Config values from validated settings: paths against the config's folder, the
+    password from the environment, the TLS context; ConfigError for what cannot be used."""
+    base = path.parent
+    store = settings.store
+    store_url = store.url if store.url else f"sqlite:///{resolve_path(base, store.path)}"
+    templates = None
+    if settings.email.templates:
+        templates = resolve_path(base, settings.email.templates)
+        if not templates.is_dir():
+            raise _fail(path, "email.templates", f"no such folder: {templates}")
+    password = missing = None
+    env = settings.smtp.password_env
+    if env:
+        password = os.environ.get(env)
+        missing = env if password is None else None
+    sources = tuple(
+        s.model_copy(update={"url": resolve_location(base, s.url)}) if s.url else s
+        for s in settings.sources
+    )
+    subscribers, slots = _subscribers(settings)
+    return Config(
+        path=path,
+        settings=settings,
+        store_url=store_url,
+        outbox=resolve_path(base, settings.email.outbox),
+        templates=templates,
+        sources=sources,
+        subscribers=subscribers,
+        slots=slots,
+        tls_context=_tls(settings, path),
+        password=password,
+        password_missing=missing,
+    )
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, parse, validate and resolve the config file at `path`."""
+    p = Path(path).expanduser().absolute()
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found", path=str(p)) from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config file: {exc.strerror}", path=str(p)) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8 text", path=str(p)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}", path=str(p)) from None
+    return resolve(parse_settings(data, p), p)

@@ -1,0 +1,167 @@
+"""The config file's shape: one frozen pydantic model per TOML table, as written; pure."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from digest.config.fields import (
+    Category,
+    Clock,
+    Day,
+    Email,
+    Sender,
+    Strict,
+    Text,
+    UnsubscribeUrl,
+    Zone,
+    as_tuple,
+)
+from digest.sources.registry import AnySource
+
+
+class StoreSettings(Strict):
+    """Where state lives: a SQLite path (relative to the config) or an SQLAlchemy URL."""
+
+    path: Text = "state/digest.sqlite3"
+    url: Text | None = None
+
+
+class EmailSettings(Strict):
+    """Envelope and presentation settings shared by every digest."""
+
+    sender: Sender
+    outbox: Text = "outbox"
+    templates: Text | None = None
+    lookback_days: int = Field(default=7, ge=1, le=365)
+    unsubscribe: tuple[UnsubscribeUrl, ...] = ()
+    list_id: Text | None = None
+
+    _lists = field_validator("unsubscribe", mode="before")(as_tuple)
+
+
+class SmtpSettings(Strict):
+    """How to reach the SMTP server; the password comes from the environment only."""
+
+    host: Text = "localhost"
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: Text | None = None
+    password_env: Text | None = None
+    timeout: float = Field(default=30.0, gt=0)
+    ca_file: Text | None = None
+    connections: int = Field(default=4, ge=1, le=64)
+    retries: int = Field(default=3, ge=0, le=20)
+    backoff: float = Field(default=2.0, ge=0)
+    max_per_minute: float | None = Field(default=None, gt=0)
+
+
+class FetchSettings(Strict):
+    """How politely and patiently sources are fetched."""
+
+    contact: Email | None = None
+    timeout: float = Field(default=30.0, gt=0)
+    max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    retries: int = Field(default=3, ge=0, le=10)
+    backoff: float = Field(default=2.0, ge=0)
+    concurrency: int = Field(default=4, ge=1, le=64)
+
+
+class ScheduleSettings(Strict):
+    """Default send time, time zone and weekdays (subscribers may override each)."""
+
+    time: Clock = dt.time(7, 30)
+    timezone: Zone = "UTC"
+    days: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri")
+    misfire_grace_hours: float = Field(default=6.0, ge=0, le=48)
+
+    _days = field_validator("days", mode="before")(as_tuple)
+
+
+class AlertSettings(Strict):
+    """Who hears about sources that keep failing."""
+
+    admin_email: Email | None = None
+    failures: int = Field(default=3, ge=1, le=100)
+
+
+class SubscriberSettings(Strict):
+    """One person and what they want to read about."""
+
+    name: Text = Field(min_length=1)
+    email: Email
+    keywords: tuple[Text, ...] = Field(min_length=1)
+    max_papers: int = Field(default=10, ge=1, le=200)
+    exclude: tuple[Text, ...] = ()
+    authors: tuple[Text, ...] = ()
+    categories: tuple[Category, ...] = ()
+    min_score: float = Field(default=0.0, ge=0)
+    time: Clock | None = None
+    timezone: Zone | None = None
+    days: tuple[Day, ...] | None = None
+    cadence: Literal["daily", "weekly"] = "daily"
+    weekly_day: Day = "mon"
+
+    _lists = field_validator("keywords", "exclude", "authors", "categories", mode="before")(
+        as_tuple
+    )
+
+    @field_validator("keywords")
+    @classmethod
+    def _non_blank(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not k.strip() for k in value):
+            raise ValueError("keywords must not be blank")
+        return value
+
+
+class RankingSettings(Strict):
+    """Ranking knobs shared by all subscribers."""
+
+    popularity_weight: float = Field(default=0.1, ge=0, le=10)
+    more: int = Field(default=20, ge=0, le=500)
+    semantic: bool = False
+    semantic_weight: float = Field(default=0.5, ge=0, le=10)
+
+
+class Settings(Strict):
+    """The whole config file, as written."""
+
+    store: StoreSettings = StoreSettings()
+    email: EmailSettings
+    smtp: SmtpSettings = SmtpSettings()
+    fetch: FetchSettings = FetchSettings()
+    ranking: RankingSettings = RankingSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    alerts: AlertSettings = AlertSettings()
+    sources: tuple[AnySource, ...] = Field(min_length=1)
+    subscribers: tuple[SubscriberSettings, ...] = Field(min_length=1)
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _default_type(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return tuple(
+                {"type": "feed", **item} if isinstance(item, dict) and "type" not in item else item
+                for item in value
+            )
+        return value
+
+    @field_validator("subscribers", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Settings:
+        for label, names in (
+            ("sources", [s.name for s in self.sources]),
+            ("subscribers", [s.name for s in self.subscribers]),
+        ):
+            seen: set[str] = set()
+            for i, name in enumerate(names):
+                if name in seen:
+                    raise ValueError(f"{label}[{i}].name: duplicate name {name!r}")
+                seen.add(name)
+        return self

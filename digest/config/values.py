@@ -1,0 +1,86 @@
+"""Config: the validated settings and everything resolved from them once (paths, secret,
+TLS context, subscribers, schedules); frozen, and nothing in it reads files or the
+environment after loading."""
+
+from __future__ import annotations
+
+import re
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from digest.config.models import Settings
+from digest.errors import ConfigError
+from digest.models import Subscriber
+from digest.schedule import Slot
+from digest.sources.base import SourceSettings
+
+
+def resolve_path(base: Path, value: str) -> Path:
+    """A path written in the config (``~`` expanded), relative to the config's folder."""
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else base / p
+
+
+def resolve_location(base: Path, url: str) -> str:
+    """A source location: a relative local path made absolute; URLs left as written."""
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", url):
+        return url
+    return str(resolve_path(base, url))
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated config with every path resolved against the config file's folder."""
+
+    path: Path
+    settings: Settings
+    store_url: str
+    outbox: Path
+    templates: Path | None
+    sources: tuple[SourceSettings, ...]
+    subscribers: tuple[Subscriber, ...]
+    slots: tuple[Slot, ...]
+    tls_context: ssl.SSLContext | None = None
+    password: str | None = None
+    password_missing: str | None = None  # the unset variable [smtp] password_env names
+
+    @property
+    def base(self) -> Path:
+        """The folder relative paths in the config are resolved against."""
+        return self.path.parent
+
+    def resolve(self, value: str) -> Path:
+        """Resolve a path written in the config (``~`` expanded) against the config's folder."""
+        return resolve_path(self.base, value)
+
+    def source_location(self, url: str) -> str:
+        """Make a relative local path absolute; leave http(s) and file URLs alone."""
+        return resolve_location(self.base, url)
+
+    def slot(self, index: int) -> Slot:
+        """Subscriber `index`'s send schedule: their overrides over [schedule]."""
+        return self.slots[index]
+
+    def smtp_password(self) -> str | None:
+        """The SMTP password read at load time; ConfigError when the variable was unset."""
+        if self.password_missing:
+            env = self.password_missing
+            raise ConfigError(
+                f"{self.path}: smtp.password_env: environment variable {env} is not set",
+                path=str(self.path),
+                key="smtp.password_env",
+            )
+        return self.password
+
+    def narrowed(
+        self, members: Sequence[int], *, sources: tuple[SourceSettings, ...] | None = None
+    ) -> Config:
+        """The same config for the subscribers at `members` only (and other sources)."""
+        return replace(
+            self,
+            subscribers=tuple(self.subscribers[i] for i in members),
+            slots=tuple(self.slots[i] for i in members),
+            sources=self.sources if sources is None else sources,
+        )

@@ -1,0 +1,71 @@
+"""The delivery ledger: which papers went to whom, written only after SMTP accepted."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from digest.errors import StoreError
+from digest.store.schema import deliveries
+from digest.timeutil import to_text
+
+
+def insert_ignore(conn: Connection, table: Table) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING in this connection's dialect."""
+    name = conn.dialect.name
+    if name == "sqlite":
+        return sqlite_insert(table).on_conflict_do_nothing()
+    if name == "postgresql":
+        return postgresql_insert(table).on_conflict_do_nothing()
+    raise StoreError(f"unsupported database {name!r}")
+
+
+def record_delivery(
+    conn: Connection,
+    subscriber: str,
+    paper_ids: Sequence[str],
+    *,
+    message_id: str,
+    run_at: datetime,
+    sent_at: datetime,
+) -> None:
+    """Mark papers as sent to `subscriber`; papers already recorded for them stay as they are."""
+    run, sent = to_text(run_at), to_text(sent_at)
+    rows = [
+        {
+            "subscriber": subscriber,
+            "paper_id": pid,
+            "run_at": run,
+            "sent_at": sent,
+            "message_id": message_id,
+        }
+        for pid in dict.fromkeys(paper_ids)
+    ]
+    if rows:
+        conn.execute(insert_ignore(conn, deliveries), rows)
+
+
+def sent_ids(conn: Connection, subscriber: str) -> set[str]:
+    """Every paper id ever sent to `subscriber`."""
+    return set(
+        conn.execute(
+            select(deliveries.c.paper_id).where(deliveries.c.subscriber == subscriber)
+        ).scalars()
+    )
+
+
+def last_deliveries(conn: Connection) -> dict[str, tuple[str, int]]:
+    """Per subscriber address: (time of the newest delivery, papers sent in all)."""
+    rows = conn.execute(
+        select(
+            deliveries.c.subscriber,
+            func.max(deliveries.c.sent_at),
+            func.count(),
+        ).group_by(deliveries.c.subscriber)
+    ).all()
+    return {r[0]: (r[1], int(r[2])) for r in rows}

@@ -1,0 +1,72 @@
+"""Bring a database to the current schema with Alembic; adopt stores made before Alembic
+(they recorded `meta.schema_version`) and refuse stores from a newer Paper Digest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, column, inspect, select, table
+
+from digest.errors import StoreError
+from digest.store.schema import meta
+
+SCHEMA_VERSION = 2
+HEAD = "0002"
+# meta.schema_version written by releases before Alembic -> the revision with that schema
+LEGACY_REVISIONS = {1: "0001", 2: "0002"}
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def _recorded(conn: Connection) -> tuple[str | None, int | None]:
+    """(alembic revision, meta.schema_version) as the database records them."""
+    tables = set(inspect(conn).get_table_names())
+    revision = version = None
+    if "alembic_version" in tables:
+        versions = table("alembic_version", column("version_num"))
+        revision = conn.execute(select(versions.c.version_num)).scalar()
+    if "meta" in tables:
+        value = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+        version = int(value) if value is not None else None
+    return revision, version
+
+
+def _newer(url: str, found: object) -> StoreError:
+    return StoreError(
+        f"store {url!r}: schema version {found} is newer than this Paper Digest understands "
+        f"({SCHEMA_VERSION}); upgrade the package"
+    )
+
+
+def _alembic(conn: Connection, action: str, revision: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    if action == "stamp":
+        command.stamp(cfg, revision)
+    else:
+        command.upgrade(cfg, revision)
+
+
+def migrate(engine: Engine, url: str) -> None:
+    """Upgrade the database behind `engine` to HEAD in one transaction (nothing to do, and
+    Alembic not even imported, when it is current)."""
+    with engine.begin() as conn:
+        revision, version = _recorded(conn)
+        if version is not None and version > SCHEMA_VERSION:
+            raise _newer(url, version)
+        if revision == HEAD:
+            return
+        if revision is None and version is not None:
+            _alembic(conn, "stamp", LEGACY_REVISIONS[version])
+        elif revision is not None and revision not in LEGACY_REVISIONS.values():
+            raise _newer(url, repr(revision))
+        _alembic(conn, "upgrade", HEAD)
+
+
+def schema_version(engine: Engine) -> int:
+    """The schema version recorded in the store (0 for an empty database)."""
+    with engine.connect() as conn:
+        return _recorded(conn)[1] or 0

@@ -1,0 +1,198 @@
+"""Papers in the store: ingest (merging repeat sightings), look-ups, each subscriber's
+candidate window, and cached embeddings."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from digest.merge import merge
+from digest.models import Paper
+from digest.store.schema import deliveries, embeddings, papers, sightings
+from digest.timeutil import from_text, to_text
+
+BATCH = 500  # ids per IN (...) clause
+
+
+def paper_row(p: Paper) -> dict[str, Any]:
+    """A Paper as a `papers` row."""
+    return {
+        "id": p.id,
+        "version": p.version,
+        "title": p.title,
+        "link": p.link,
+        "authors": json.dumps(list(p.authors), ensure_ascii=False),
+        "abstract": p.abstract,
+        "categories": json.dumps(list(p.categories)),
+        "announce_type": p.announce_type,
+        "doi": p.doi,
+        "journal_ref": p.journal_ref,
+        "published": to_text(p.published) if p.published else None,
+        "upvotes": p.upvotes,
+        "comments": p.comments,
+        "github": p.github,
+        "project_page": p.project_page,
+        "ai_summary": p.ai_summary,
+        "source": p.source,
+    }
+
+
+def row_paper(row: Any) -> Paper:
+    """A `papers` row as a Paper."""
+    return Paper(
+        id=row.id,
+        version=row.version,
+        title=row.title,
+        link=row.link,
+        authors=tuple(json.loads(row.authors)),
+        abstract=row.abstract,
+        categories=tuple(json.loads(row.categories)),
+        announce_type=row.announce_type,
+        doi=row.doi,
+        journal_ref=row.journal_ref,
+        published=from_text(row.published),
+        upvotes=row.upvotes,
+        comments=row.comments,
+        github=row.github,
+        project_page=row.project_page,
+        ai_summary=row.ai_summary,
+        source=row.source,
+    )
+
+
+def ingest(conn: Connection, batch: Iterable[Paper], *, source: str, now: datetime) -> int:
+    """Store or enrich each paper and note that `source` listed it; return how many are new."""
+    stamp = to_text(now)
+    new = 0
+    for paper in batch:
+        row = conn.execute(select(papers).where(papers.c.id == paper.id)).first()
+        if row is None:
+            conn.execute(insert(papers).values(**paper_row(paper), first_seen=stamp, updated=stamp))
+            new += 1
+        else:
+            old = row_paper(row)
+            merged = merge(old, paper)
+            if merged != old:
+                conn.execute(
+                    update(papers)
+                    .where(papers.c.id == paper.id)
+                    .values(**paper_row(merged), updated=stamp)
+                )
+        seen = conn.execute(
+            select(sightings.c.paper_id).where(
+                sightings.c.paper_id == paper.id, sightings.c.source == source
+            )
+        ).first()
+        if seen is None:
+            conn.execute(
+                insert(sightings).values(
+                    paper_id=paper.id,
+                    source=source,
+                    announce_type=paper.announce_type,
+                    version=paper.version,
+                    seen_at=stamp,
+                )
+            )
+    return new
+
+
+def windows(
+    subscribers: Sequence[str], cursors: dict[str, str], floor: str
+) -> dict[tuple[str, bool], list[int]]:
+    """Subscribers grouped by candidate window: (bound, exclusive) -> subscriber positions.
+
+    A subscriber's window opens after their last digest (exclusive), or at `floor` (the
+    lookback, inclusive) when that digest is older or there was none; pure.
+    """
+    groups: dict[tuple[str, bool], list[int]] = {}
+    for i, sub in enumerate(subscribers):
+        cursor = cursors.get(sub)
+        key = (cursor, True) if cursor and cursor > floor else (floor, False)
+        groups.setdefault(key, []).append(i)
+    return groups
+
+
+def candidate_pools(
+    conn: Connection, subscribers: Sequence[str], *, now: datetime, lookback: timedelta
+) -> tuple[dict[str, Paper], list[list[str]]]:
+    """Every subscriber's candidates: (papers by id, candidate ids per subscriber).
+
+    A subscriber's candidates are the papers first seen in their window (see `windows`)
+    that they were never sent. Subscribers that share a window share one query, and each
+    paper is loaded once.
+    """
+    stamp = to_text(now)
+    cursors = dict(
+        conn.execute(
+            select(deliveries.c.subscriber, func.max(deliveries.c.run_at)).group_by(
+                deliveries.c.subscriber
+            )
+        ).all()
+    )
+    papers_by_id: dict[str, Paper] = {}
+    pools: list[list[str]] = [[] for _ in subscribers]
+    for (bound, exclusive), members in windows(
+        subscribers, cursors, to_text(now - lookback)
+    ).items():
+        since = papers.c.first_seen > bound if exclusive else papers.c.first_seen >= bound
+        rows = conn.execute(
+            select(papers)
+            .where(since, papers.c.first_seen <= stamp)
+            .order_by(papers.c.first_seen, papers.c.id)
+        ).all()
+        ids = []
+        for row in rows:
+            if row.id not in papers_by_id:
+                papers_by_id[row.id] = row_paper(row)
+            ids.append(row.id)
+        names = [subscribers[i] for i in members]
+        sent: dict[str, set[str]] = {}
+        for start in range(0, len(ids), BATCH):  # guards against clocks run backwards
+            for who, pid in conn.execute(
+                select(deliveries.c.subscriber, deliveries.c.paper_id).where(
+                    deliveries.c.paper_id.in_(ids[start : start + BATCH]),
+                    deliveries.c.subscriber.in_(names),
+                )
+            ):
+                sent.setdefault(who, set()).add(pid)
+        for i in members:
+            already = sent.get(subscribers[i])
+            pools[i] = [pid for pid in ids if not already or pid not in already]
+    return papers_by_id, pools
+
+
+def cached_embeddings(conn: Connection, paper_ids: Sequence[str], model: str) -> dict[str, bytes]:
+    """Cached embedding bytes (float32) of those papers that have one for `model`."""
+    out: dict[str, bytes] = {}
+    ids = list(dict.fromkeys(paper_ids))
+    for start in range(0, len(ids), BATCH):
+        rows = conn.execute(
+            select(embeddings.c.paper_id, embeddings.c.vector).where(
+                embeddings.c.model == model,
+                embeddings.c.paper_id.in_(ids[start : start + BATCH]),
+            )
+        )
+        out.update({r.paper_id: bytes(r.vector) for r in rows})
+    return out
+
+
+def save_embeddings(conn: Connection, vectors: dict[str, bytes], model: str) -> None:
+    """Remember embeddings that are not stored yet."""
+    have = set(
+        conn.execute(
+            select(embeddings.c.paper_id).where(
+                embeddings.c.model == model, embeddings.c.paper_id.in_(list(vectors))
+            )
+        ).scalars()
+    )
+    rows = [
+        {"paper_id": pid, "model": model, "vector": vec}
+        for pid, vec in vectors.items()
+        if pid not in have
+    ]
+    if rows:
+        conn.execute(insert(embeddings), rows)

@@ -1,0 +1,84 @@
+"""The store's tables as the code queries them (SQLAlchemy Core). Changing them means adding
+an Alembic revision in `migrations/versions/`: the revisions, not these objects, create and
+upgrade databases."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+papers = Table(
+    "papers",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("version", Integer),
+    Column("title", Text, nullable=False),
+    Column("link", Text, nullable=False),
+    Column("authors", Text, nullable=False),
+    Column("abstract", Text, nullable=False),
+    Column("categories", Text, nullable=False),
+    Column("announce_type", String(32)),
+    Column("doi", Text),
+    Column("journal_ref", Text),
+    Column("published", String(32)),
+    Column("upvotes", Integer),
+    Column("comments", Integer),
+    Column("github", Text),
+    Column("project_page", Text),
+    Column("ai_summary", Text),
+    Column("source", Text, nullable=False),
+    Column("first_seen", String(32), nullable=False, index=True),
+    Column("updated", String(32), nullable=False),
+)
+sightings = Table(
+    "sightings",
+    metadata,
+    Column("paper_id", String(255), primary_key=True),
+    Column("source", String(255), primary_key=True),
+    Column("announce_type", String(32)),
+    Column("version", Integer),
+    Column("seen_at", String(32), nullable=False),
+)
+feed_state = Table(
+    "feed_state",
+    metadata,
+    Column("source", String(255), primary_key=True),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("batch", String(32)),
+    Column("checked", String(32), nullable=False),
+)
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("subscriber", String(320), primary_key=True),
+    Column("paper_id", String(255), primary_key=True),
+    Column("run_at", String(32), nullable=False),
+    Column("sent_at", String(32), nullable=False),
+    Column("message_id", Text, nullable=False),
+)
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started", String(32), nullable=False),
+    Column("finished", String(32), nullable=False),
+    Column("dry_run", Integer, nullable=False),
+    Column("report", Text, nullable=False),
+)
+
+
+embeddings = Table(
+    "embeddings",
+    metadata,
+    Column("paper_id", String(255), primary_key=True),
+    Column("model", String(64), primary_key=True),
+    Column("vector", LargeBinary, nullable=False),
+)

@@ -1,0 +1,68 @@
+"""What only SQLite needs: connection pragmas, the flock run lock, and the throwaway copy a
+dry-run works on."""
+
+from __future__ import annotations
+
+import fcntl
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from digest.errors import AlreadyRunningError, StoreError
+
+
+def pragmas(dbapi_conn: Any, _record: Any) -> None:
+    """Set on every new connection (an SQLAlchemy 'connect' listener)."""
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout = 10000")
+    cur.execute("PRAGMA foreign_keys = ON")
+    # WAL with synchronous=NORMAL: a commit survives the process being killed (it is in the
+    # OS's hands) without an fsync per commit; only a power cut can lose the last commits.
+    cur.execute("PRAGMA journal_mode = WAL")
+    cur.execute("PRAGMA synchronous = NORMAL")
+    cur.close()
+
+
+@contextmanager
+def run_lock(database: Path) -> Iterator[None]:
+    """An flock on ``<store>.lock`` for the whole run, or AlreadyRunningError.
+
+    The kernel drops it when the process dies, so a crashed run never blocks the next one.
+    """
+    lock_path = database.with_name(database.name + ".lock")
+    handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole run
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AlreadyRunningError(
+                f"already running: another digest run holds {lock_path}; this one sent nothing"
+            ) from None
+        yield
+    finally:
+        handle.close()
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """Copy the SQLite file `source` (if it exists) to `target`, only ever reading `source`.
+
+    With no -wal file the database is fully checkpointed; immutable=1 then reads it without
+    creating -wal/-shm files beside it. A leftover -wal (a killed run) must be read too, so
+    then it is a plain read-only open.
+    """
+    if not source.exists():
+        return
+    wal = source.with_name(source.name + "-wal")
+    mode = "mode=ro" if wal.exists() else "immutable=1"
+    try:
+        src = sqlite3.connect(f"{source.resolve().as_uri()}?{mode}", uri=True)
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+            src.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"store {source}: cannot read it for a dry-run: {exc}") from None
