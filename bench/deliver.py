@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from speed import keyword_pool, make_papers
 
 from digest.app import Runner
+from digest.config.load import load_config
 from digest.mail.deliver import SmtpOutbox
-from digest.config import load_config
 
 HERE = Path(__file__).resolve().parent
 
@@ -50,7 +50,9 @@ def write_feed(papers: list, path: Path) -> None:  # type: ignore[type-arg]
     path.write_bytes(ET.tostring(rss, encoding="utf-8"))
 
 
-def write_config(folder: Path, port: int, subs: int, pool: list[str], connections: int, rng: random.Random) -> Path:
+def write_config(
+    folder: Path, port: int, subs: int, pool: list[str], connections: int, rng: random.Random
+) -> Path:
     weights = [1 / (r + 1) for r in range(len(pool))]
     lines = [
         '[store]\npath = "state.sqlite3"\n',
@@ -61,7 +63,9 @@ def write_config(folder: Path, port: int, subs: int, pool: list[str], connection
     for i in range(subs):
         kws = list(dict.fromkeys(rng.choices(pool, weights=weights, k=rng.randint(2, 5))))
         quoted = ", ".join(json.dumps(k) for k in kws)
-        lines.append(f'[[subscribers]]\nname = "Reader {i}"\nemail = "r{i}@example.org"\nkeywords = [{quoted}]\nmax_papers = 10\n')
+        lines.append(
+            f'[[subscribers]]\nname = "Reader {i}"\nemail = "r{i}@example.org"\nkeywords = [{quoted}]\nmax_papers = 10\n'
+        )
     path = folder / "bench.toml"
     path.write_text("\n".join(lines))
     return path
@@ -93,14 +97,23 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    sink = subprocess.Popen([sys.executable, str(HERE / "smtp_sink.py")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    sink = subprocess.Popen(
+        [sys.executable, str(HERE / "smtp_sink.py")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert sink.stdout is not None and sink.stdin is not None
     port = int(sink.stdout.readline())
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         papers = make_papers(args.papers, rng)
         write_feed(papers, folder / "feed.xml")
-        config = load_config(write_config(folder, port, args.subscribers, keyword_pool(papers, rng), args.connections, rng))
+        config = load_config(
+            write_config(
+                folder, port, args.subscribers, keyword_pool(papers, rng), args.connections, rng
+            )
+        )
         runner = Runner(config)  # the library entry point the CLI uses too
         started = time.perf_counter()
         report = asyncio.run(runner.run(now=datetime.now(UTC)))
@@ -118,10 +131,14 @@ def main() -> None:
     accepted = int(sink.stdout.readline())
     sink.wait()
     piped = sent / report.sending_seconds
-    print(f"{args.papers} papers, {args.subscribers} subscribers, {args.connections} connections; "
-          f"{sent} digests sent ({failed} failed), mean size {mean} bytes; sink accepted {accepted}")
-    print(f"pipeline: sending phase {report.sending_seconds:.1f} s -> {piped:.0f} digests/s "
-          f"(whole run incl. fetch+rank {total:.1f} s -> {sent / total:.0f}/s)")
+    print(
+        f"{args.papers} papers, {args.subscribers} subscribers, {args.connections} connections; "
+        f"{sent} digests sent ({failed} failed), mean size {mean} bytes; sink accepted {accepted}"
+    )
+    print(
+        f"pipeline: sending phase {report.sending_seconds:.1f} s -> {piped:.0f} digests/s "
+        f"(whole run incl. fetch+rank {total:.1f} s -> {sent / total:.0f}/s)"
+    )
     print(f"raw aiosmtplib ceiling, pre-built messages: {raw:.0f} msg/s")
     print(f"ratio pipeline/raw: {piped / raw:.2f}")
 

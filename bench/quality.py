@@ -28,8 +28,12 @@ from digest.ranking.batch import rank_all
 HERE = Path(__file__).resolve().parent
 
 
-def load(data: Path) -> tuple[list[Paper], dict[int, str], list[dict[str, object]], dict[str, dict[str, float]]]:
-    rows = [json.loads(line) for line in (data / "seed_listings.jsonl").read_text().splitlines() if line]
+def load(
+    data: Path,
+) -> tuple[list[Paper], dict[int, str], list[dict[str, object]], dict[str, dict[str, float]]]:
+    rows = [
+        json.loads(line) for line in (data / "seed_listings.jsonl").read_text().splitlines() if line
+    ]
     first: dict[str, int] = {}
     line_to_id: dict[int, str] = {}
     papers: list[Paper] = []
@@ -58,7 +62,12 @@ def precision(ranked: list[str], grades: dict[str, float], k: int = 5) -> float:
 def evaluate(data: Path, verbose: bool = True, semantic: bool = False) -> tuple[float, float]:
     papers, line_to_id, profiles, qrels = load(data)
     subs = [
-        Subscriber(name=str(p["name"]), email=f"{p['name']}@example.org", keywords=tuple(p["keywords"]), max_papers=10)  # type: ignore[arg-type]
+        Subscriber(
+            name=str(p["name"]),
+            email=f"{p['name']}@example.org",
+            keywords=tuple(p["keywords"]),
+            max_papers=10,
+        )  # type: ignore[arg-type]
         for p in profiles
     ]
     vectors = None
@@ -73,7 +82,9 @@ def evaluate(data: Path, verbose: bool = True, semantic: bool = False) -> tuple[
             vectors = embed(load_embedder(), papers, subs, store)
             store.close()
         if verbose:
-            print(f"loaded the model and embedded {len(papers)} papers in {time.perf_counter() - started:.1f} s")
+            print(
+                f"loaded the model and embedded {len(papers)} papers in {time.perf_counter() - started:.1f} s"
+            )
     started = time.perf_counter()
     rankings = rank_all(papers, subs, semantic=vectors)
     elapsed = time.perf_counter() - started
@@ -88,7 +99,9 @@ def evaluate(data: Path, verbose: bool = True, semantic: bool = False) -> tuple[
         n_total += n
         p_total += p
         if verbose:
-            print(f"  {profile['name']:<20} nDCG@10 {n:.3f}  P@5 {p:.2f}  ({ranking.matched} matched)")
+            print(
+                f"  {profile['name']:<20} nDCG@10 {n:.3f}  P@5 {p:.2f}  ({ranking.matched} matched)"
+            )
     k = len(profiles)
     if verbose:
         print(f"papers {len(papers)}, profiles {k}, ranking time {elapsed * 1000:.0f} ms")

@@ -29,7 +29,11 @@ from digest.ranking.score import score_all
 
 HERE = Path(__file__).resolve().parent
 CATEGORIES = ["cs.LG", "cs.CL", "cs.CV", "cs.AI", "stat.ML", "math.OC", "q-bio.NC", "eess.SP"]
-NAMES = [f"{f} {l}" for f in ("Ada", "Alan", "Grace", "Emmy", "Kurt", "Jun", "Priya", "Omar") for l in ("Lovelace", "Turing", "Hopper", "Noether", "Godel", "Tanaka", "Patel", "Mensah")]
+NAMES = [
+    f"{first} {last}"
+    for first in ("Ada", "Alan", "Grace", "Emmy", "Kurt", "Jun", "Priya", "Omar")
+    for last in ("Lovelace", "Turing", "Hopper", "Noether", "Godel", "Tanaka", "Patel", "Mensah")
+]
 
 
 def rss_mib() -> float:
@@ -37,12 +41,18 @@ def rss_mib() -> float:
 
 
 def make_papers(n: int, rng: random.Random) -> list[Paper]:
-    rows = [json.loads(x) for x in (HERE / "data" / "seed_listings.jsonl").read_text().splitlines() if x]
+    rows = [
+        json.loads(x) for x in (HERE / "data" / "seed_listings.jsonl").read_text().splitlines() if x
+    ]
     sentences = [s.strip() + "." for r in rows for s in r["abstract"].split(". ") if len(s) > 20]
     papers = []
     for i in range(n):
         base = rows[i % len(rows)]
-        title = base["title"] if i < len(rows) else " ".join(rng.sample(base["title"].split(), k=len(base["title"].split())))
+        title = (
+            base["title"]
+            if i < len(rows)
+            else " ".join(rng.sample(base["title"].split(), k=len(base["title"].split())))
+        )
         abstract = " ".join(rng.sample(sentences, 8))
         papers.append(
             Paper(
@@ -103,8 +113,10 @@ def main() -> None:
     papers = make_papers(args.papers, rng)
     subs = make_subscribers(args.subscribers, keyword_pool(papers, rng), rng)
     settings = ScoringParams()
-    print(f"{len(papers)} papers, {len(subs)} subscribers, "
-          f"{len({k for s in subs for k in s.keywords})} distinct keywords; RSS before {rss_mib():.0f} MiB")
+    print(
+        f"{len(papers)} papers, {len(subs)} subscribers, "
+        f"{len({k for s in subs for k in s.keywords})} distinct keywords; RSS before {rss_mib():.0f} MiB"
+    )
     runs = []
     for attempt in range(args.repeat):
         started = time.perf_counter()
@@ -116,11 +128,15 @@ def main() -> None:
         label = "cold" if attempt == 0 else f"warm {attempt}"
         if attempt == 0:
             cold_rss = rss_mib()
-        print(f"{label}: index {indexed - started:.2f} s + score all {done - indexed:.2f} s "
-              f"= {done - started:.2f} s (mean {scores.matched.mean():.0f} matched per subscriber)")
+        print(
+            f"{label}: index {indexed - started:.2f} s + score all {done - indexed:.2f} s "
+            f"= {done - started:.2f} s (mean {scores.matched.mean():.0f} matched per subscriber)"
+        )
     warm = sorted(runs[1:]) or runs
-    print(f"index + score {len(papers)} papers x {len(subs)} subscribers: cold {runs[0]:.2f} s, "
-          f"warm median {warm[len(warm) // 2]:.2f} s")
+    print(
+        f"index + score {len(papers)} papers x {len(subs)} subscribers: cold {runs[0]:.2f} s, "
+        f"warm median {warm[len(warm) // 2]:.2f} s"
+    )
     batch = Batch(papers, subs[:1000], settings=settings)
     t0 = time.perf_counter()
     for row in range(200):

@@ -17,7 +17,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
-from digest.config import Config
+from digest.config.values import Config
 from digest.decide import decide, failed
 from digest.errors import SourceError
 from digest.fetch import Fetcher

@@ -12,7 +12,7 @@ from email.message import Message
 import numpy as np
 from jinja2 import Environment, TemplateError
 
-from digest.config import Config
+from digest.config.values import Config
 from digest.decide import decide, due_alerts, failed
 from digest.errors import DeliveryError, SourceError
 from digest.fetch import Fetcher

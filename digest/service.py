@@ -12,7 +12,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 
-from digest.config import Config
+from digest.config.values import Config
 from digest.errors import DigestError
 from digest.schedule import Slot, group_slots, next_sends
 

@@ -4,6 +4,7 @@ records requests, and an aiosmtpd SMTP server that can refuse chosen recipients.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -64,7 +65,9 @@ class HttpServer:
 
             def do_GET(self) -> None:
                 server.requests.append(
-                    Request(self.path, {k.lower(): v for k, v in self.headers.items()}, time.monotonic())
+                    Request(
+                        self.path, {k.lower(): v for k, v in self.headers.items()}, time.monotonic()
+                    )
                 )
                 reply = server._next(self.path)
                 if reply.delay:
@@ -82,10 +85,8 @@ class HttpServer:
                 if "Content-Length" not in reply.headers:
                     self.send_header("Content-Length", str(len(reply.body)))
                 self.end_headers()
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(reply.body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
 
         self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -145,6 +146,11 @@ class SmtpHandler:
         self.active = 0
         self.max_active = 0
         self.data_calls = 0
+        # Hold every DATA once this many messages were accepted, until `hold_after` is None
+        # again: a test then knows a message is on the wire when it acts (kills a process,
+        # starts a second run) instead of hoping it timed that right.
+        self.hold_after: int | None = None
+        self.held = 0  # DATA commands waiting behind the hold right now
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -169,8 +175,16 @@ class SmtpHandler:
         try:
             if self.data_delay:
                 await asyncio.sleep(self.data_delay)
+            while self.hold_after is not None and len(self.received) >= self.hold_after:
+                self.held += 1
+                try:
+                    await asyncio.sleep(0.01)
+                finally:
+                    self.held -= 1
         finally:
             self.active -= 1
+        if server.transport is None or server.transport.is_closing():
+            return "421 4.3.0 client went away"  # never answered: the client saw no 250
         if self.on_data is not None:
             answer = self.on_data(envelope)
             if answer:
@@ -212,6 +226,7 @@ class SmtpServer:
         asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+        self.loop.close()
 
     @property
     def received(self) -> list[Received]:

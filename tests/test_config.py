@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.config import load_config
+from digest.config.load import load_config
 from digest.errors import ConfigError
 from tests.cli_helpers import run_cli
 from tests.conftest import ROOT
@@ -58,12 +58,32 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> Non
     ("edit", "key", "words"),
     [
         (('email = "ada@example.org"', 'email = "bob@"'), "subscribers[0].email", "'bob@'"),
-        (('keywords = ["pruning"]', 'keywords = "pruning"'), "subscribers[0].keywords", "expected a list"),
-        (('keywords = ["pruning"]', 'keywords = ["pruning"]\ncolour = 3'), "subscribers[0].colour", "unknown key"),
+        (
+            ('keywords = ["pruning"]', 'keywords = "pruning"'),
+            "subscribers[0].keywords",
+            "expected a list",
+        ),
+        (
+            ('keywords = ["pruning"]', 'keywords = ["pruning"]\ncolour = 3'),
+            "subscribers[0].colour",
+            "unknown key",
+        ),
         (('name = "a"', 'name = "a"\ntype = "gopher"'), "sources[0].type", "found 'gopher'"),
-        (('sender = "Paper Digest <digest@example.org>"', 'sender = "nobody"'), "email.sender", "'nobody'"),
-        (('keywords = ["pruning"]', 'keywords = ["pruning"]\nmax_papers = "ten"'), "subscribers[0].max_papers", "'ten'"),
-        (('name = "Ada"', 'name = "Ada\\r\\nBcc: x@evil.example"'), "subscribers[0].name", "control"),
+        (
+            ('sender = "Paper Digest <digest@example.org>"', 'sender = "nobody"'),
+            "email.sender",
+            "'nobody'",
+        ),
+        (
+            ('keywords = ["pruning"]', 'keywords = ["pruning"]\nmax_papers = "ten"'),
+            "subscribers[0].max_papers",
+            "'ten'",
+        ),
+        (
+            ('name = "Ada"', 'name = "Ada\\r\\nBcc: x@evil.example"'),
+            "subscribers[0].name",
+            "control",
+        ),
     ],
 )
 def test_errors_name_file_key_expected_and_found(
@@ -123,11 +143,97 @@ def test_missing_password_variable_is_a_config_error(
 def test_subscriber_ranking_settings_load_and_validate(tmp_path: Path) -> None:
     """exclude, authors, categories and min_score reach the Subscriber; a bad category is named."""
     extra = 'exclude = ["medical"]\nauthors = ["Ada Lovelace"]\ncategories = ["cs.LG", "stat"]\nmin_score = 1\n'
-    config = load_config(_write(tmp_path, GOOD.replace('keywords = ["pruning"]\n', 'keywords = ["pruning"]\n' + extra)))
+    config = load_config(
+        _write(
+            tmp_path, GOOD.replace('keywords = ["pruning"]\n', 'keywords = ["pruning"]\n' + extra)
+        )
+    )
     (sub,) = config.subscribers
     assert (sub.exclude, sub.authors, sub.categories, sub.min_score) == (
-        ("medical",), ("Ada Lovelace",), ("cs.LG", "stat"), 1.0
+        ("medical",),
+        ("Ada Lovelace",),
+        ("cs.LG", "stat"),
+        1.0,
     )
-    bad = _write(tmp_path, GOOD.replace('keywords = ["pruning"]\n', 'keywords = ["pruning"]\ncategories = ["CS LG"]\n'))
-    with pytest.raises(ConfigError, match=r"subscribers\[0\]\.categories\[0\]: expected an arXiv category"):
+    bad = _write(
+        tmp_path,
+        GOOD.replace(
+            'keywords = ["pruning"]\n', 'keywords = ["pruning"]\ncategories = ["CS LG"]\n'
+        ),
+    )
+    with pytest.raises(
+        ConfigError, match=r"subscribers\[0\]\.categories\[0\]: expected an arXiv category"
+    ):
         load_config(bad)
+
+
+@pytest.mark.parametrize(
+    ("edit", "key", "words"),
+    [
+        (
+            ('keywords = ["pruning"]', 'keywrds = ["pruning"]'),
+            "subscribers[0].keywrds",
+            "did you mean 'keywords'?",
+        ),
+        (("[email]", '[email]\nsendr = "x@y.org"'), "email.sendr", "did you mean 'sender'?"),
+        (('name = "a"', 'name = "a"\nurll = "b"'), "sources[0].urll", "did you mean 'url'?"),
+        (("[email]", "[smtp]\nprot = 25\n\n[email]"), "smtp.prot", "did you mean 'port'?"),
+    ],
+)
+def test_unknown_keys_come_first_with_the_closest_valid_key(
+    tmp_path: Path, edit: tuple[str, str], key: str, words: str
+) -> None:
+    """A misspelt key is the error reported (before the missing key it leaves behind), and the
+    message suggests the valid key it is closest to."""
+    with pytest.raises(ConfigError) as info:
+        load_config(_write(tmp_path, GOOD.replace(*edit, 1)))
+    assert info.value.key == key
+    assert words in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (
+            ('keywords = ["pruning"]', 'keywords = ["pruning"]\nmax_papers = 0'),
+            "expected a number at least 1, found 0",
+        ),
+        (
+            ('keywords = ["pruning"]', 'keywords = ["pruning"]\nmax_papers = 2.5'),
+            "expected a whole number, found 2.5",
+        ),
+        (('keywords = ["pruning"]', "keywords = []"), "must not be empty, found ()"),
+        (
+            ("[email]", '[smtp]\nsecurity = "ssl"\n\n[email]'),
+            "expected one of 'starttls', 'tls', 'none', found 'ssl'",
+        ),
+        (
+            ("[email]", '[ranking]\nsemantic = "yes"\n\n[email]'),
+            "expected true or false, found 'yes'",
+        ),
+        (("[email]", "store = 3\n\n[email]"), "expected a table, found 3"),
+    ],
+)
+def test_validator_jargon_is_said_in_the_configs_words(
+    tmp_path: Path, edit: tuple[str, str], words: str
+) -> None:
+    """Pydantic's wording ("Input should be ...") never reaches the user."""
+    with pytest.raises(ConfigError) as info:
+        load_config(_write(tmp_path, GOOD.replace(*edit, 1)))
+    assert words in str(info.value), str(info.value)
+    assert "Input should" not in str(info.value)
+
+
+def test_templates_folder_and_ca_file_are_checked_at_load(tmp_path: Path) -> None:
+    """A missing [email] templates folder or [smtp] ca_file is a config error when loading,
+    so `check` and `run` agree; an existing folder is resolved against the config."""
+    with pytest.raises(ConfigError, match=r"email\.templates: no such folder"):
+        load_config(_write(tmp_path, GOOD.replace("[email]", '[email]\ntemplates = "mine"', 1)))
+    (tmp_path / "mine").mkdir()
+    config = load_config(
+        _write(tmp_path, GOOD.replace("[email]", '[email]\ntemplates = "mine"', 1))
+    )
+    assert config.templates == tmp_path / "mine"
+    ca = GOOD.replace("[email]", '[smtp]\nca_file = "absent.pem"\n\n[email]', 1)
+    with pytest.raises(ConfigError, match=r"smtp\.ca_file: cannot load"):
+        load_config(_write(tmp_path, ca))

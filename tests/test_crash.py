@@ -17,13 +17,23 @@ from tests.servers import SmtpServer
 
 DAY = "2025-09-15T07:30:00+00:00"
 PEOPLE = [
-    {"name": f"Reader {i}", "email": f"reader{i}@example.org", "keywords": ["network", "learning"], "max_papers": 5}
+    {
+        "name": f"Reader {i}",
+        "email": f"reader{i}@example.org",
+        "keywords": ["network", "learning"],
+        "max_papers": 5,
+    }
     for i in range(6)
 ]
 
 
 def _config(tmp_path: Path, smtp: SmtpServer, people: list[dict[str, object]]) -> Path:
-    path = write_config(tmp_path, sources=[("day1", str(LISTINGS / "day1.xml"))], subscribers=people, smtp_port=smtp.port)
+    path = write_config(
+        tmp_path,
+        sources=[("day1", str(LISTINGS / "day1.xml"))],
+        subscribers=people,
+        smtp_port=smtp.port,
+    )
     path.write_text(path.read_text().replace("retries = 2\n", "retries = 2\nconnections = 1\n", 1))
     return path
 
@@ -38,21 +48,25 @@ def _run(config: Path) -> subprocess.Popen[str]:
 
 
 def test_sigkill_mid_send_then_rerun_loses_nothing(tmp_path: Path, smtp_server: SmtpServer) -> None:
-    """Kill a real run right after the server accepted the second digest; the re-run delivers
-    the rest, nothing is lost, and at most one digest arrives twice, with the same Message-ID."""
-    smtp_server.handler.data_delay = 0.4
+    """Kill a real run while its third digest is on the wire (the server holds it); the re-run
+    delivers the rest, nothing is lost, and at most one digest arrives twice, with the same
+    Message-ID."""
+    smtp_server.handler.hold_after = 2  # the third message waits on the wire
     config = _config(tmp_path, smtp_server, PEOPLE)
     victim = _run(config)
-    assert wait_until(lambda: len(smtp_server.received) >= 2, timeout=60)
+    assert wait_until(lambda: smtp_server.handler.held > 0, timeout=60), "no third message"
     os.kill(victim.pid, signal.SIGKILL)
-    victim.wait(timeout=30)
+    victim.communicate(timeout=30)  # reaps it and closes its pipes
     assert victim.returncode == -signal.SIGKILL
     assert len(smtp_server.received) < len(PEOPLE), "the kill must land mid-run"
+    assert len(smtp_server.received) == 2, "the kill landed while the third was in flight"
 
-    smtp_server.handler.data_delay = 0
+    smtp_server.handler.hold_after = None
     again = subprocess.run(
         [sys.executable, "-m", "digest", "run", "--once", "--config", str(config), "--now", DAY],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert again.returncode == 0, again.stdout + again.stderr
 
@@ -75,13 +89,17 @@ def test_sigkill_mid_send_then_rerun_loses_nothing(tmp_path: Path, smtp_server: 
 
 
 def test_two_runs_at_once_never_both_send(tmp_path: Path, smtp_server: SmtpServer) -> None:
-    """Two `digest run --once` on one store: one sends every digest once, the other says
-    'already running' and sends nothing."""
-    smtp_server.handler.data_delay = 0.5
+    """Two `digest run --once` on one store, the second started while the first is provably
+    mid-send: one sends every digest once, the other says 'already running' and sends nothing."""
+    smtp_server.handler.hold_after = 0  # the first run's first message waits on the wire
     people = PEOPLE[:4]
     config = _config(tmp_path, smtp_server, people)
-    first, second = _run(config), _run(config)
-    outs = [p.communicate(timeout=120) for p in (first, second)]
+    first = _run(config)
+    assert wait_until(lambda: smtp_server.handler.held > 0, timeout=60), "first run never sent"
+    second = _run(config)  # starts while the first is mid-send: the runs overlap for sure
+    second_out = second.communicate(timeout=120)
+    smtp_server.handler.hold_after = None
+    outs = [first.communicate(timeout=120), second_out]
     codes = sorted(p.returncode for p in (first, second))
     assert codes == [0, 1], outs
     assert any("already running" in err for _, err in outs), outs

@@ -10,9 +10,10 @@ from email.message import EmailMessage
 
 import pytest
 
-from digest.mail.deliver import SmtpOutbox
 from digest.errors import DeliveryError
+from digest.mail.deliver import SmtpOutbox
 from tests.servers import LoopSmtp
+from tests.virtual_clock import VirtualClock
 
 
 @pytest.fixture
@@ -125,9 +126,14 @@ async def test_starttls_is_required_when_configured(sink: LoopSmtp) -> None:
 
 
 async def test_max_per_minute_paces_sends(sink: LoopSmtp) -> None:
-    """At 120 per minute, four messages take at least 1.5 s between first and last."""
-    async with _outbox(sink, max_per_minute=120, connections=4) as outbox:
-        started = time.monotonic()
+    """At 120 per minute, four messages take at least 1.5 s between first and last (on a
+    virtual clock: the pacing waits are asked for, not slept)."""
+    clock = VirtualClock()
+    async with _outbox(
+        sink, max_per_minute=120, connections=4, clock=clock, sleep=clock.sleep
+    ) as outbox:
+        started = clock()
         await asyncio.gather(*(outbox.send(_message(f"r{n}@example.org", n)) for n in range(4)))
-    assert time.monotonic() - started >= 1.45
+    assert clock() - started >= 1.45
     assert len(sink.received) == 4
+    assert clock.slept == pytest.approx([0.5, 0.5, 0.5])

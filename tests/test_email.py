@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from datetime import UTC, date, datetime
+from datetime import date
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from digest.mail.latex import readable
-from digest.models import Digest, Paper, Scored, Subscriber
 from digest.mail.render import make_environment, render_digest
+from digest.models import Digest, Paper, Scored, Subscriber
 from tests.cli_helpers import run_cli
 from tests.conftest import DATA, fixture_bytes, write_config
 from tests.servers import HttpServer, Reply, SmtpServer
@@ -30,12 +30,19 @@ EVIL_FEED = b"""<?xml version="1.0" encoding="UTF-8"?>
 </channel></rss>"""
 
 
-def _config(tmp_path: Path, http: HttpServer, smtp: SmtpServer, sources: list[tuple[str, str]]) -> Path:
+def _config(
+    tmp_path: Path, http: HttpServer, smtp: SmtpServer, sources: list[tuple[str, str]]
+) -> Path:
     path = write_config(
         tmp_path,
         sources=sources,
         subscribers=[
-            {"name": "Zoë Ångström", "email": "zoe@example.org", "keywords": ["pruning", "diffusion models"], "max_papers": 3},
+            {
+                "name": "Zoë Ångström",
+                "email": "zoe@example.org",
+                "keywords": ["pruning", "diffusion models"],
+                "max_papers": 3,
+            },
             {"name": "Bob", "email": "bob@example.org", "keywords": ["network"], "max_papers": 50},
         ],
         smtp_port=smtp.port,
@@ -48,20 +55,31 @@ def _config(tmp_path: Path, http: HttpServer, smtp: SmtpServer, sources: list[tu
     return path
 
 
-def _wire(tmp_path: Path, http_server: HttpServer, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]) -> list[bytes]:
+def _wire(
+    tmp_path: Path,
+    http_server: HttpServer,
+    smtp_server: SmtpServer,
+    capsys: pytest.CaptureFixture[str],
+) -> list[bytes]:
     http_server.routes["/rss"] = Reply(fixture_bytes("arxiv_rss_cs_LG.xml"))
     http_server.routes["/hf"] = Reply(fixture_bytes("hf_daily_papers.json"))
     http_server.routes["/evil"] = Reply(EVIL_FEED)
     sources = [("rss", http_server.url("/rss")), ("evil", http_server.url("/evil"))]
     config = _config(tmp_path, http_server, smtp_server, sources)
-    config.write_text(config.read_text() + f'\n[[sources]]\nname = "hf"\ntype = "hf-daily"\nurl = "{http_server.url("/hf")}"\n')
+    config.write_text(
+        config.read_text()
+        + f'\n[[sources]]\nname = "hf"\ntype = "hf-daily"\nurl = "{http_server.url("/hf")}"\n'
+    )
     result = run_cli(capsys, "run", "--once", "--config", config, "--now", NOW)
     assert result.code == 0, result.out
     return [r.data for r in smtp_server.received]
 
 
 def test_messages_on_the_wire_are_well_formed(
-    tmp_path: Path, http_server: HttpServer, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    http_server: HttpServer,
+    smtp_server: SmtpServer,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Every message arrives with CRLF line ends, lines of at most 998 bytes, a text and an
     HTML part in UTF-8, and the From/To/Subject/Date/Message-ID/List-* headers."""
@@ -90,7 +108,10 @@ def test_messages_on_the_wire_are_well_formed(
 
 
 def test_feed_text_cannot_inject_headers_or_markup(
-    tmp_path: Path, http_server: HttpServer, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    http_server: HttpServer,
+    smtp_server: SmtpServer,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A title with CR LF 'Bcc:' and a <script> creates no header and no markup; entities are
     decoded once; the envelope goes only to the subscriber."""
@@ -110,7 +131,10 @@ def test_feed_text_cannot_inject_headers_or_markup(
 
 
 def test_paper_extras_and_latex_show(
-    tmp_path: Path, http_server: HttpServer, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    http_server: HttpServer,
+    smtp_server: SmtpServer,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """HF upvotes, code links and AI summaries appear when known; LaTeX reads as Unicode."""
     raws = _wire(tmp_path, http_server, smtp_server, capsys)
@@ -124,20 +148,35 @@ def test_paper_extras_and_latex_show(
     assert "$\\" not in text
 
 
-def test_config_values_with_control_characters_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_config_values_with_control_characters_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """CR/LF in a subscriber name, keyword or unsubscribe URL is a config error (exit 2)."""
-    for field, value in (("name", "Bob\\r\\nBcc: x@evil.example"), ("keywords", ["ok", "bad\\nX-Evil: 1"])):
-        value_toml = f'"{value}"' if isinstance(value, str) else "[" + ", ".join(f'"{v}"' for v in value) + "]"
+    for field, value in (
+        ("name", "Bob\\r\\nBcc: x@evil.example"),
+        ("keywords", ["ok", "bad\\nX-Evil: 1"]),
+    ):
+        value_toml = (
+            f'"{value}"'
+            if isinstance(value, str)
+            else "[" + ", ".join(f'"{v}"' for v in value) + "]"
+        )
         text = (
-            '[email]\nsender = "P <d@example.org>"\n[[sources]]\nname = "a"\nurl = "a.xml"\n'
-            f'[[subscribers]]\nname = "B"\nemail = "b@example.org"\nkeywords = ["x"]\n{field} = {value_toml}\n'
-        ).replace('name = "B"\n', "" if field == "name" else 'name = "B"\n').replace('keywords = ["x"]\n', "" if field == "keywords" else 'keywords = ["x"]\n')
+            (
+                '[email]\nsender = "P <d@example.org>"\n[[sources]]\nname = "a"\nurl = "a.xml"\n'
+                f'[[subscribers]]\nname = "B"\nemail = "b@example.org"\nkeywords = ["x"]\n{field} = {value_toml}\n'
+            )
+            .replace('name = "B"\n', "" if field == "name" else 'name = "B"\n')
+            .replace('keywords = ["x"]\n', "" if field == "keywords" else 'keywords = ["x"]\n')
+        )
         path = tmp_path / f"{field}.toml"
         path.write_text(text)
         result = run_cli(capsys, "run", "--once", "--config", path)
         assert result.code == 2 and "control characters" in result.err, result.err
     bad = tmp_path / "unsub.toml"
-    bad.write_text('[email]\nsender = "P <d@example.org>"\nunsubscribe = ["https://x.org/\\r\\nBcc: y"]\n[[sources]]\nname = "a"\nurl = "a.xml"\n[[subscribers]]\nname = "B"\nemail = "b@example.org"\nkeywords = ["x"]\n')
+    bad.write_text(
+        '[email]\nsender = "P <d@example.org>"\nunsubscribe = ["https://x.org/\\r\\nBcc: y"]\n[[sources]]\nname = "a"\nurl = "a.xml"\n[[subscribers]]\nname = "B"\nemail = "b@example.org"\nkeywords = ["x"]\n'
+    )
     result = run_cli(capsys, "run", "--once", "--config", bad)
     assert result.code == 2 and "email.unsubscribe[0]" in result.err
 
@@ -157,12 +196,15 @@ SNAPSHOT = DATA / "snapshots" / "digest.txt"
 
 
 def _fixed_digest() -> Digest:
-    sub = Subscriber(name="Ada", email="ada@example.org", keywords=("pruning", "diffusion models"), max_papers=2)
+    sub = Subscriber(
+        name="Ada", email="ada@example.org", keywords=("pruning", "diffusion models"), max_papers=2
+    )
     p1 = Paper(
         id="arxiv:2509.11992",
         title="Neural Network-Based Score Estimation in Diffusion Models: Optimization and Generalization",
         authors=("Renée Brown", "Jun Yılmaz", "Lukas Kumar", "Ingrid Nguyễn"),
-        abstract="Diffusion models have emerged as a powerful tool rivaling GANs in generating high-quality samples with improved fidelity, flexibility, and robustness. " * 3,
+        abstract="Diffusion models have emerged as a powerful tool rivaling GANs in generating high-quality samples with improved fidelity, flexibility, and robustness. "
+        * 3,
         upvotes=12,
         comments=2,
         github="https://github.com/example/score",
@@ -182,7 +224,9 @@ def _fixed_digest() -> Digest:
 def test_text_part_matches_the_snapshot() -> None:
     """The plain-text part of a fixed digest is exactly the reviewed snapshot (set
     UPDATE_SNAPSHOTS=1 to rewrite it after an intended change)."""
-    text = render_digest(_fixed_digest(), make_environment(), unsubscribe=("mailto:leave@example.org",)).text
+    text = render_digest(
+        _fixed_digest(), make_environment(), unsubscribe=("mailto:leave@example.org",)
+    ).text
     if os.environ.get("UPDATE_SNAPSHOTS"):
         SNAPSHOT.write_text(text, encoding="utf-8")
     assert text == SNAPSHOT.read_text(encoding="utf-8")
@@ -190,7 +234,10 @@ def test_text_part_matches_the_snapshot() -> None:
 
 
 def test_preview_writes_html_and_eml_and_changes_nothing(
-    tmp_path: Path, http_server: HttpServer, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    http_server: HttpServer,
+    smtp_server: SmtpServer,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """`digest preview` prints the paths of an .html and an .eml for one subscriber and leaves
     the store byte-identical; an unknown subscriber is a usage error."""
@@ -199,8 +246,21 @@ def test_preview_writes_html_and_eml_and_changes_nothing(
     assert run_cli(capsys, "run", "--once", "--config", config, "--now", NOW).code == 0
     store = tmp_path / "state" / "digest.sqlite3"
     before = hashlib.sha256(store.read_bytes()).hexdigest()
-    http_server.routes["/rss"] = Reply(fixture_bytes("arxiv_rss_cs_LG.xml").replace(b"2509.1", b"2509.9"))
-    result = run_cli(capsys, "preview", "--config", config, "--subscriber", "Bob", "--out", tmp_path / "pv", "--now", "2025-09-17T07:30:00+00:00")
+    http_server.routes["/rss"] = Reply(
+        fixture_bytes("arxiv_rss_cs_LG.xml").replace(b"2509.1", b"2509.9")
+    )
+    result = run_cli(
+        capsys,
+        "preview",
+        "--config",
+        config,
+        "--subscriber",
+        "Bob",
+        "--out",
+        tmp_path / "pv",
+        "--now",
+        "2025-09-17T07:30:00+00:00",
+    )
     assert result.code == 0, result.out + result.err
     paths = dict(line.split(":", 1) for line in result.out.splitlines())
     html, eml = Path(paths["html"].strip()), Path(paths["eml"].strip())
@@ -212,7 +272,10 @@ def test_preview_writes_html_and_eml_and_changes_nothing(
 
 
 def test_test_email_sends_one_sample_and_touches_no_state(
-    tmp_path: Path, http_server: HttpServer, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    http_server: HttpServer,
+    smtp_server: SmtpServer,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """`digest test-email` delivers one sample digest to the given address and creates no store."""
     config = _config(tmp_path, http_server, smtp_server, [("rss", http_server.url("/rss"))])

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from digest.errors import SourceReportedError, SourceError
+from digest.errors import SourceError, SourceReportedError
 from digest.sources import feed
 from tests.conftest import fixture_bytes
 
@@ -41,9 +41,13 @@ def test_arxiv_rss_fields() -> None:
     assert all("(" not in a and ")" not in a for p in papers.values() for a in p.authors)
     assert any("<600M MACs" in p.abstract for p in papers.values())
     assert any("PC&CG" in p.abstract for p in papers.values())
-    assert any("$\\mathcal{O}(1)$" in p.abstract or "$\\mathcal{O}(1)$" in p.title for p in papers.values())
+    assert any(
+        "$\\mathcal{O}(1)$" in p.abstract or "$\\mathcal{O}(1)$" in p.title for p in papers.values()
+    )
     assert "arxiv:math/0605123" in papers
-    assert papers["arxiv:2509.11274"].doi is None or papers["arxiv:2509.11274"].doi.startswith("10.")
+    assert papers["arxiv:2509.11274"].doi is None or papers["arxiv:2509.11274"].doi.startswith(
+        "10."
+    )
 
 
 def test_atom_listing_matches_rss() -> None:
@@ -65,7 +69,10 @@ def test_affiliation_commas_do_not_split_authors() -> None:
 def test_missing_fields_are_tolerated() -> None:
     """No announce_type is inferred from the description; no creator, no prefix, empty title
     and missing link still give usable papers."""
-    papers = {p.id: p for p in feed.parse(fixture_bytes("malformed/rss_missing_fields.xml"), source="x").papers}
+    papers = {
+        p.id: p
+        for p in feed.parse(fixture_bytes("malformed/rss_missing_fields.xml"), source="x").papers
+    }
     assert len(papers) == 6
     assert papers["arxiv:2509.11066"].announce_type == "new"
     assert papers["arxiv:2509.11106"].authors == ()
@@ -82,13 +89,13 @@ def test_truncated_feed_is_a_failure_not_a_partial_listing() -> None:
 
 def test_html_error_page_is_a_failure() -> None:
     """An HTML 503 page at the feed URL fails with a message naming the source."""
-    with pytest.raises(SourceError, match="'cs.LG'"):
+    with pytest.raises(SourceError, match=r"'cs\.LG'"):
         feed.parse(fixture_bytes("malformed/html_error_page.xml"), source="cs.LG")
 
 
 def test_arxiv_feed_error_names_the_bad_category() -> None:
     """arXiv's normal-looking 'Feed error' document fails and names the bad subject class."""
-    with pytest.raises(SourceReportedError, match="cs.XY"):
+    with pytest.raises(SourceReportedError, match=r"cs\.XY"):
         feed.parse(fixture_bytes("malformed/rss_error_bad_category.xml"), source="cs.XY")
 
 

@@ -32,7 +32,11 @@ def test_versions_are_kept_apart_from_the_id() -> None:
 
 def test_old_style_ids_parse() -> None:
     """Old ids such as math/0605123v5 parse in guid, link and bare forms."""
-    for text in ("math/0605123v5", "oai:arXiv.org:math/0605123v5", "https://arxiv.org/abs/math/0605123"):
+    for text in (
+        "math/0605123v5",
+        "oai:arXiv.org:math/0605123v5",
+        "https://arxiv.org/abs/math/0605123",
+    ):
         assert parse_arxiv_id(text) is not None
         assert parse_arxiv_id(text)[0] == "math/0605123"  # type: ignore[index]
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from digest.ranking.keywords import derivational_pair, parse_keyword
 from digest.models import Paper, Subscriber
 from digest.ranking.batch import rank, rank_all
 from digest.ranking.index import ScoringParams
+from digest.ranking.keywords import derivational_pair, parse_keyword
 from digest.ranking.text import stems
 
 
@@ -71,14 +70,19 @@ def test_repetition_saturates() -> None:
     """A word repeated ten times does not beat a paper matching two keywords once each."""
     spam = Paper(id="a", title="Networks", abstract="pruning " * 10)
     both = Paper(id="b", title="Networks", abstract="pruning and quantization of networks")
-    filler = [Paper(id=f"z{i}", title=f"Other topic {i}", abstract="unrelated words") for i in range(8)]
+    filler = [
+        Paper(id=f"z{i}", title=f"Other topic {i}", abstract="unrelated words") for i in range(8)
+    ]
     ranked = rank([spam, both, *filler], _sub("pruning", "quantization"))
     assert [s.paper.id for s in ranked] == ["b", "a"]
 
 
 def test_rare_terms_weigh_more_than_common_ones() -> None:
     """Matching a rare keyword beats matching one every paper mentions."""
-    papers = [Paper(id=f"p{i}", title=f"A network study {i}", abstract="network network") for i in range(9)]
+    papers = [
+        Paper(id=f"p{i}", title=f"A network study {i}", abstract="network network")
+        for i in range(9)
+    ]
     papers.append(Paper(id="rare", title="Spiking dynamics", abstract="spiking"))
     papers.append(Paper(id="common", title="Network network", abstract="network"))
     ranked = rank(papers, _sub("network", "spiking"))
@@ -134,17 +138,36 @@ def test_popularity_breaks_near_ties_but_relevance_decides() -> None:
 
 # -- properties -------------------------------------------------------------------------------
 
-WORDS = ["graph", "neural", "network", "pruning", "sparse", "model", "diffusion", "policy", "data", "the"]
+WORDS = [
+    "graph",
+    "neural",
+    "network",
+    "pruning",
+    "sparse",
+    "model",
+    "diffusion",
+    "policy",
+    "data",
+    "the",
+]
 texts = st.lists(st.sampled_from(WORDS), min_size=1, max_size=12).map(" ".join)
 paper_lists = st.lists(
-    st.builds(Paper, id=st.from_regex(r"p[0-9]{1,3}", fullmatch=True), title=texts, abstract=texts,
-              upvotes=st.one_of(st.none(), st.integers(0, 500))),
+    st.builds(
+        Paper,
+        id=st.from_regex(r"p[0-9]{1,3}", fullmatch=True),
+        title=texts,
+        abstract=texts,
+        upvotes=st.one_of(st.none(), st.integers(0, 500)),
+    ),
     min_size=1,
     max_size=25,
     unique_by=lambda p: p.id,
 )
 keyword_lists = st.lists(
-    st.one_of(st.sampled_from(WORDS), st.lists(st.sampled_from(WORDS), min_size=2, max_size=3).map(" ".join)),
+    st.one_of(
+        st.sampled_from(WORDS),
+        st.lists(st.sampled_from(WORDS), min_size=2, max_size=3).map(" ".join),
+    ),
     min_size=1,
     max_size=4,
 )
@@ -176,7 +199,10 @@ def test_excluded_words_never_appear(papers: list[Paper], keywords: list[str], b
 
 
 @settings(max_examples=40, deadline=None)
-@given(papers=paper_lists, words=st.lists(st.sampled_from(WORDS[:6]), min_size=2, max_size=3, unique=True))
+@given(
+    papers=paper_lists,
+    words=st.lists(st.sampled_from(WORDS[:6]), min_size=2, max_size=3, unique=True),
+)
 def test_quoted_phrase_results_contain_the_phrase(papers: list[Paper], words: list[str]) -> None:
     """Every paper ranked for a quoted phrase contains it contiguously; the unquoted form
     ranks a superset."""
@@ -185,7 +211,9 @@ def test_quoted_phrase_results_contain_the_phrase(papers: list[Paper], words: li
     for s in quoted:
         text = " ".join(stems(s.paper.title)) + " | " + " ".join(stems(s.paper.abstract))
         assert " ".join(parse_keyword(phrase).stems) in text
-    loose = {s.paper.id for s in rank(papers, _sub(phrase), dataclasses.replace(SMALL, more_limit=50))}
+    loose = {
+        s.paper.id for s in rank(papers, _sub(phrase), dataclasses.replace(SMALL, more_limit=50))
+    }
     assert {s.paper.id for s in quoted} <= loose
 
 
@@ -193,18 +221,25 @@ def test_quoted_phrase_results_contain_the_phrase(papers: list[Paper], words: li
 @given(papers=paper_lists, profiles=st.lists(keyword_lists, min_size=2, max_size=5))
 def test_batch_ranking_equals_one_by_one(papers: list[Paper], profiles: list[list[str]]) -> None:
     """Ranking many subscribers in one batch gives each the list it would get alone."""
-    subs = [Subscriber(name=f"s{i}", email=f"s{i}@x.org", keywords=tuple(k)) for i, k in enumerate(profiles)]
+    subs = [
+        Subscriber(name=f"s{i}", email=f"s{i}@x.org", keywords=tuple(k))
+        for i, k in enumerate(profiles)
+    ]
     batch = rank_all(papers, subs, settings=SMALL)
     for sub, ranking in zip(subs, batch, strict=True):
         alone = rank(papers, sub, SMALL)
-        assert [(s.paper.id, s.reasons) for s in ranking.items] == [(s.paper.id, s.reasons) for s in alone]
+        assert [(s.paper.id, s.reasons) for s in ranking.items] == [
+            (s.paper.id, s.reasons) for s in alone
+        ]
         # float32 sums in another keyword order may differ in the last digit
         assert [s.score for s in ranking.items] == pytest.approx([s.score for s in alone], rel=1e-5)
 
 
 @settings(max_examples=30, deadline=None)
 @given(papers=paper_lists, keywords=keyword_lists, data=st.data())
-def test_candidates_restrict_each_subscriber(papers: list[Paper], keywords: list[str], data: st.DataObject) -> None:
+def test_candidates_restrict_each_subscriber(
+    papers: list[Paper], keywords: list[str], data: st.DataObject
+) -> None:
     """A subscriber limited to some candidate ids never gets another paper."""
     ids = [p.id for p in papers]
     allowed = data.draw(st.sets(st.sampled_from(ids)))

@@ -38,7 +38,9 @@ def test_quickstart_has_install_dry_run_and_test_commands() -> None:
 def test_quickstart_dry_run_works_offline_and_changes_nothing_else(tmp_path: Path) -> None:
     """The README's dry-run command, run in a copy of the checkout's examples, writes one
     parseable .eml per subscriber, creates no state and leaves every other file untouched."""
-    shutil.copytree(ROOT / "examples", tmp_path / "examples", ignore=shutil.ignore_patterns("outbox", "state"))
+    shutil.copytree(
+        ROOT / "examples", tmp_path / "examples", ignore=shutil.ignore_patterns("outbox", "state")
+    )
     before = _tree(tmp_path)
     commands = [line for line in _quickstart() if line.startswith("digest ")]
     assert commands

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from digest.models import Digest, Paper, Scored, Subscriber
 from digest.mail.render import make_environment, render_digest
+from digest.models import Digest, Paper, Scored, Subscriber
 from tests.conftest import ROOT
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -64,13 +64,39 @@ def _digest() -> Digest:
     sub = Subscriber(name="Ada", email="ada@example.org", keywords=("pruning",), max_papers=4)
     long_word = "Supercalifragilisticexpialidocious" * 3
     papers = (
-        Paper(id="arxiv:2509.00001", title=f"A title with an unbreakable {long_word} word", abstract="https://example.org/" + "a" * 200, authors=("A", "B", "C", "D", "E")),
-        Paper(id="arxiv:2509.00002", title="S$^3$: Social-network Simulation with $\\mathcal{O}(n)$ agents", abstract="Short abstract.", upvotes=288, comments=4, github="https://github.com/example/" + "x" * 80, ai_summary="An AI summary."),
+        Paper(
+            id="arxiv:2509.00001",
+            title=f"A title with an unbreakable {long_word} word",
+            abstract="https://example.org/" + "a" * 200,
+            authors=("A", "B", "C", "D", "E"),
+        ),
+        Paper(
+            id="arxiv:2509.00002",
+            title="S$^3$: Social-network Simulation with $\\mathcal{O}(n)$ agents",
+            abstract="Short abstract.",
+            upvotes=288,
+            comments=4,
+            github="https://github.com/example/" + "x" * 80,
+            ai_summary="An AI summary.",
+        ),
         Paper(id="arxiv:2509.00003", title="Plain title", abstract="word " * 120),
         Paper(id="arxiv:2509.00004", title="<script>alert(1)</script> escaped", abstract="x"),
     )
-    more = tuple(Scored(Paper(id=f"arxiv:2509.1{i:04d}", title=f"More matched paper number {i} " + long_word), 0.5, ("pruning",)) for i in range(3))
-    return Digest(subscriber=sub, day=date(2025, 9, 16), papers=tuple(Scored(p, 1.0, ("pruning",)) for p in papers), more=more, matched=9)
+    more = tuple(
+        Scored(
+            Paper(id=f"arxiv:2509.1{i:04d}", title=f"More matched paper number {i} " + long_word),
+            0.5,
+            ("pruning",),
+        )
+        for i in range(3)
+    )
+    return Digest(
+        subscriber=sub,
+        day=date(2025, 9, 16),
+        papers=tuple(Scored(p, 1.0, ("pruning",)) for p in papers),
+        more=more,
+        matched=9,
+    )
 
 
 @pytest.mark.parametrize("width", [375, 1024])
@@ -78,27 +104,45 @@ def test_email_fits_and_shows_every_title(tmp_path: Path, width: int) -> None:
     """At 375 px and 1024 px the page never scrolls sideways and every title is on screen."""
     chromium = _chromium()
     html = render_digest(_digest(), make_environment()).html
-    (tmp_path / "email.html").write_text(html.replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    (tmp_path / "email.html").write_text(
+        html.replace("</body>", PROBE + "</body>"), encoding="utf-8"
+    )
     page = tmp_path / "host.html"
     page.write_text(HOST.replace("{width}", str(width)), encoding="utf-8")
     profile = tmp_path / "profile"
     window = max(width, 500)
     common = [
-        chromium, *CHROMIUM_FLAGS, "--allow-file-access-from-files",
-        f"--user-data-dir={profile}", f"--window-size={window},2400",
+        chromium,
+        *CHROMIUM_FLAGS,
+        "--allow-file-access-from-files",
+        f"--user-data-dir={profile}",
+        f"--window-size={window},2400",
     ]
     dom = subprocess.run(
         [*common, "--virtual-time-budget=2000", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     match = re.search(r'data-probe="([^"]+)"', dom.stdout)
     assert match, dom.stderr[-2000:]
-    probe = json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))
+    probe = json.loads(
+        match.group(1)
+        .replace("&quot;", '"')
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+    )
     assert probe["vw"] == width
     assert probe["scroll"] <= width, probe
     assert len(probe["titles"]) == 4
     assert all(t["visible"] for t in probe["titles"]), probe["titles"]
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / f"email-{width}.png"
-    subprocess.run([*common, f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120, check=True)
+    subprocess.run(
+        [*common, f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     assert shot.stat().st_size > 10_000

@@ -7,8 +7,8 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 from digest.mail.compose import compose, to_bytes
-from digest.models import Digest, Paper, Scored, Subscriber
 from digest.mail.render import make_environment, render_digest, short_authors, snippet
+from digest.models import Digest, Paper, Scored, Subscriber
 
 NOW = datetime(2025, 9, 16, 7, 30, tzinfo=UTC)
 SUB = Subscriber(name="Zoë Ångström", email="zoe@example.org", keywords=("pruning", "graphs"))

@@ -23,7 +23,10 @@ def test_spring_forward_gap_moves_the_send_later() -> None:
     """02:30 does not exist in Berlin on 29 March 2026; that day's send is at 03:30 CEST."""
     slot = Slot(at=time(2, 30), zone="Europe/Berlin", days=DAY_NAMES)
     sends = next_sends(slot, datetime(2026, 3, 28, 12, tzinfo=UTC), 2)
-    assert [s.isoformat() for s in sends] == ["2026-03-29T03:30:00+02:00", "2026-03-30T02:30:00+02:00"]
+    assert [s.isoformat() for s in sends] == [
+        "2026-03-29T03:30:00+02:00",
+        "2026-03-30T02:30:00+02:00",
+    ]
 
 
 def test_fall_back_sends_once_at_the_first_occurrence() -> None:

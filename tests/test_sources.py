@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from digest.errors import SourceReportedError, SourceError
+from digest.errors import SourceError, SourceReportedError
 from digest.sources import arxiv, arxiv_api, feed, hf
 from digest.store import Store
 from tests.conftest import fixture_bytes
@@ -32,13 +32,19 @@ def test_api_layouts_give_the_manifest_ids(name: str, manifest: dict[str, Any]) 
 def test_api_fields_agree_between_layouts() -> None:
     """Titles (hard line breaks collapsed), authors, abstracts and categories (primary first)
     are the same in both layouts, and agree with the RSS listing's records."""
-    current = {p.id: p for p in arxiv_api.parse(fixture_bytes("arxiv_api_query.xml"), source="a").papers}
+    current = {
+        p.id: p for p in arxiv_api.parse(fixture_bytes("arxiv_api_query.xml"), source="a").papers
+    }
     legacy = arxiv_api.parse(fixture_bytes("arxiv_api_query_legacy.xml"), source="a").papers
     rss = {p.id: p for p in feed.parse(fixture_bytes("arxiv_rss_cs_LG.xml"), source="r").papers}
     for old in legacy:
         new = current[old.id]
         assert (old.title, old.authors, old.abstract, old.categories, old.version) == (
-            new.title, new.authors, new.abstract, new.categories, new.version
+            new.title,
+            new.authors,
+            new.abstract,
+            new.categories,
+            new.version,
         )
         assert "\n" not in new.title and "  " not in new.title
         assert new.title == rss[new.id].title
@@ -50,7 +56,10 @@ def test_api_fields_agree_between_layouts() -> None:
 
 def test_api_doi_and_journal_reference(manifest: dict[str, Any]) -> None:
     """Entries with a DOI or journal reference in the manifest carry them."""
-    papers = {p.arxiv_id: p for p in arxiv_api.parse(fixture_bytes("arxiv_api_query.xml"), source="a").papers}
+    papers = {
+        p.arxiv_id: p
+        for p in arxiv_api.parse(fixture_bytes("arxiv_api_query.xml"), source="a").papers
+    }
     with_doi = [i for i in manifest["edge_cases"]["with_doi"] if i in papers]
     assert with_doi and all(papers[i].doi and papers[i].doi.startswith("10.") for i in with_doi)
     with_ref = [i for i in manifest["edge_cases"]["with_journal_reference"] if i in papers]
@@ -78,7 +87,9 @@ def test_hf_daily_ids_and_fields(manifest: dict[str, Any]) -> None:
     assert top.upvotes == 288 and top.comments is not None
     multi = by_id["2509.11992"]
     assert "\n" not in multi.title and "Estimation in Diffusion Models" in multi.title
-    rss = {p.arxiv_id: p for p in feed.parse(fixture_bytes("arxiv_rss_cs_LG.xml"), source="r").papers}
+    rss = {
+        p.arxiv_id: p for p in feed.parse(fixture_bytes("arxiv_rss_cs_LG.xml"), source="r").papers
+    }
     assert multi.title == rss["2509.11992"].title
     last = listing.papers[-1]
     assert (last.upvotes, last.comments, last.github, last.ai_summary) == (0, 0, None, None)
@@ -102,7 +113,9 @@ def test_hf_hidden_authors_are_dropped() -> None:
 def test_hf_html_page_skips_the_decoy(manifest: dict[str, Any]) -> None:
     """The papers page's DailyPapers hydration data is read, not the MainHeader decoy."""
     listing = hf.parse(fixture_bytes("hf_papers_listing.html"), source="hf")
-    assert [p.id for p in listing.papers] == _bare(manifest["hf_papers_listing.html"]["ids_in_order"])
+    assert [p.id for p in listing.papers] == _bare(
+        manifest["hf_papers_listing.html"]["ids_in_order"]
+    )
 
 
 def test_hf_wrong_types_are_tolerated_or_skipped() -> None:
@@ -141,7 +154,9 @@ def test_endpoints() -> None:
     """Default endpoints: categories joined with '+', API query encoded, HF date and trending."""
     assert arxiv.endpoint(["cs.LG", "cs.CL"]) == "https://rss.arxiv.org/rss/cs.LG+cs.CL"
     url = arxiv_api.endpoint("cat:cs.LG AND abs:pruning", 25)
-    assert url.startswith("https://export.arxiv.org/api/query?search_query=cat%3Acs.LG+AND+abs%3Apruning")
+    assert url.startswith(
+        "https://export.arxiv.org/api/query?search_query=cat%3Acs.LG+AND+abs%3Apruning"
+    )
     assert "max_results=25" in url and "sortBy=submittedDate" in url
     assert hf.daily_endpoint(T0.date()) == "https://huggingface.co/api/daily_papers?date=2025-09-16"
     assert hf.trending_endpoint().endswith("?sort=trending")

@@ -49,7 +49,10 @@ def test_ingest_counts_new_papers_and_merges_repeats(tmp_path: Path) -> None:
     merged = store.paper("arxiv:2509.11992")
     assert merged is not None
     assert (merged.abstract, merged.upvotes, merged.github, merged.version) == (
-        "long abstract", 42, "https://github.com/x/y", 1
+        "long abstract",
+        42,
+        "https://github.com/x/y",
+        1,
     )
     assert store.count_papers() == 1
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from digest.config import Config
+    from digest.config.values import Config
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
 
@@ -39,6 +39,6 @@ def parse_now(value: str | None) -> datetime:
 
 def load(path: Path) -> Config:
     """Load the config (pydantic is imported here, not when the CLI starts)."""
-    from digest.config import load_config
+    from digest.config.load import load_config
 
     return load_config(path)

@@ -97,7 +97,7 @@ def preview(
 def test_email(config_path: Path, to: str) -> None:
     """Send one sample digest to check the SMTP settings and the look; touches no state."""
     from digest import app
-    from digest.config import validate_email
+    from digest.config.fields import validate_email
     from digest.errors import DeliveryError
 
     config = load(config_path)

@@ -16,7 +16,7 @@ from digest.cli.options import EXIT_FAILURES, config_option, load
 from digest.cli.report import format_report
 
 if TYPE_CHECKING:
-    from digest.config import Config
+    from digest.config.values import Config
 
 log = logging.getLogger("digest.cli")
 

@@ -2,13 +2,7 @@
 file's own words (``messages``), and loading (``load``) into frozen ``values``.
 
 Loading is the only I/O: it reads the file, the password variable, the CA file and checks
-the templates folder once; afterwards a Config is plain values.
+the templates folder once; afterwards a Config is plain values. Import the submodules
+(``config.load``, ``config.values``) directly: this package imports nothing, so that
+source types can use ``config.fields`` without an import cycle.
 """
-
-from __future__ import annotations
-
-from digest.config.fields import validate_email
-from digest.config.load import load_config
-from digest.config.values import Config
-
-__all__ = ["Config", "load_config", "validate_email"]
