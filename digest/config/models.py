@@ -121,8 +121,16 @@ class RankingSettings(Strict):
 
     popularity_weight: float = Field(default=0.1, ge=0, le=10)
     more: int = Field(default=20, ge=0, le=500)
-    semantic: bool = False
-    semantic_weight: float = Field(default=0.5, ge=0, le=10)
+    semantic: bool | Literal["auto"] = "auto"
+    semantic_weight: float = Field(default=0.5, ge=0, le=1)
+    model: Text | None = None
+
+    @field_validator("semantic", mode="before")
+    @classmethod
+    def _semantic(cls, value: Any) -> Any:
+        if value is True or value is False or value == "auto":
+            return value
+        raise ValueError(f'expected true, false or "auto", found {value!r}')
 
 
 class Settings(Strict):

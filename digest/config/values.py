@@ -42,6 +42,8 @@ class Config:
     sources: tuple[SourceSettings, ...]
     subscribers: tuple[Subscriber, ...]
     slots: tuple[Slot, ...]
+    semantic: bool = False  # [ranking] semantic resolved: "auto" is on when the extra is installed
+    model_dir: Path | None = None
     tls_context: ssl.SSLContext | None = None
     password: str | None = None
     password_missing: str | None = None  # the unset variable [smtp] password_env names

@@ -13,6 +13,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined,
 
 from digest.mail.latex import readable
 from digest.models import Digest, Paper
+from digest.ranking.reasons import PARTLY
 
 SNIPPET_CHARS = 320
 _INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
@@ -144,7 +145,7 @@ def subject_for(digest: Digest) -> str:
     n = digest.total
     counts: Counter[str] = Counter()
     for item in digest.papers:
-        counts.update(item.reasons)
+        counts.update(r for r in item.reasons if not r.startswith(PARTLY))
     order = {k: i for i, k in enumerate(digest.subscriber.keywords)}
     top = sorted(counts, key=lambda k: (-counts[k], order.get(k, len(order)), k))[:3]
     noun = "paper" if n == 1 else "papers"

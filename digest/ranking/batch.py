@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from digest.models import Paper, Scored, Subscriber
 from digest.ranking.index import Index, ScoringParams
 from digest.ranking.keywords import parse_keyword
-from digest.ranking.reasons import matched_reasons, similar_reasons
+from digest.ranking.reasons import PARTLY, matched_reasons, similar_reasons
 from digest.ranking.score import Semantic, score_all
 
 DEFAULT_PARAMS = ScoringParams()
@@ -71,18 +71,21 @@ class Batch:
             if pos < 0:
                 break
             paper = self.index.papers[pos]
-            reasons = self._reasons(int(pos), sub) or self._similar(paper, sub)
+            found = self._reasons(int(pos), sub)
+            strong = tuple(r for r in found if not r.startswith(PARTLY))
+            # full matches first; else meaning (more telling than a stray word); else words
+            reasons = strong or self._similar(paper, sub) or found
             items.append(Scored(paper=paper, score=round(float(score), 6), reasons=reasons))
         return Ranking(subscriber=sub, items=tuple(items), matched=int(self.scores.matched[row]))
 
     def _reasons(self, pos: int, sub: Subscriber) -> tuple[str, ...]:
-        table, matches = self.scores.table, self.scores.matches
+        table, matches, full = self.scores.table, self.scores.matches, self.scores.full
 
-        def matched(text: str) -> bool:
-            if table is None:
-                return False
-            row = table.add_text(text)
-            return row is not None and bool(matches[row, pos])
+        def matched(text: str) -> str | None:
+            row = table.add_text(text) if table is not None else None
+            if row is None or not matches[row, pos]:
+                return None
+            return "full" if full[row, pos] else "partial"
 
         return matched_reasons(self.index.papers[pos], sub, matched)
 
@@ -90,7 +93,7 @@ class Batch:
         sem = self.semantic
         if sem is None:
             return ()
-        floor = self.index.settings.semantic_match
+        floor = self.index.settings.semantic_floor
         return similar_reasons(sem.papers.get(paper.id), sub, sem.keywords, floor)
 
 

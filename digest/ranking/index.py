@@ -22,19 +22,26 @@ Floats = npt.NDArray[np.float32]
 
 @dataclass(frozen=True)
 class ScoringParams:
-    """Knobs of the ranking; defaults are standard BM25 values, not tuned to one profile set."""
+    """Knobs of the ranking. Each default was chosen by leave-one-profile-out validation on
+    the 24 dev profiles (bench/quality.py prints every knob with the score one step either
+    side); k1 and b are the textbook BM25 values."""
 
-    title_weight: float = 2.5
+    title_weight: float = 2.0  # BM25F: a title term counts this many abstract terms
     abstract_weight: float = 1.0
     k1: float = 1.2
     b: float = 0.75
-    bag_weight: float = 0.6
+    word_weight: float = 0.5  # each word of an unquoted multi-word keyword
+    phrase_weight: float = 0.5  # the phrase of a multi-word keyword, as one more term
+    word_match: str = "any"  # an unquoted multi-word keyword matches when "all" or "any" of
+    # its words appear, or ("phrase") only as the phrase
+    partial_floor: float = 0.0  # a partial-only match needs this share of the best score
+    normalise: bool = False  # divide each keyword's scores by its best paper's score
     variant_root: int = 4
-    variant_weight: float = 1.0
+    variant_weight: float = 1.0  # derivational variants (molecules~molecular); 0 = off
     popularity_weight: float = 0.1
-    semantic_weight: float = 0.5
-    semantic_floor: float = 0.2
-    semantic_match: float = 0.5
+    semantic_weight: float = 0.5  # hybrid: the semantic side's share of the fused score
+    semantic_floor: float = 0.45  # hybrid: a paper with no keyword match needs this similarity
+    semantic_max_share: float = 0.25  # hybrid: best keyword's share vs the keywords' mean
     more_limit: int = 20
     chunk: int = 512
     workers: int = 2
@@ -188,13 +195,17 @@ class KeywordTable:
             self.keywords.append(keyword)
         return self._slot[key]
 
-    def build(self) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
-        """(scores, matches), keywords x papers.
+    def build(self) -> tuple[sparse.csr_matrix, sparse.csr_matrix, sparse.csr_matrix]:
+        """(scores, matches, full matches), keywords x papers.
 
-        A single word scores its BM25F weight (variants included). A phrase scores the weight
-        of the phrase as a term; unless quoted, its words add `bag_weight` shared among them.
-        A keyword matches a paper when its word (or a variant), its phrase, or (unquoted) all
-        of its words appear.
+        A keyword scores the BM25F weights of its words (`word_weight` each, variants
+        included when `variant_weight` > 0) plus, for several words, its phrase as one more
+        term (`phrase_weight`); a quoted phrase scores the phrase only. With `normalise`, each
+        keyword's row is divided by its best paper's score, so every keyword counts alike
+        whatever the rarity of its words. A keyword matches a paper when its single word (or
+        a variant) or its phrase appears, or (unquoted) all of its words (`word_match` "all"),
+        any of them ("any"), or none but the phrase ("phrase"). A full match is the phrase,
+        the single word, or all the words: what exclusions need and reasons call a match.
         """
         idx = self.index
         s = idx.settings
@@ -209,6 +220,7 @@ class KeywordTable:
         ph_rows: list[int] = []
         ph_cols: list[int] = []
         need = np.full(n_kw, np.inf, dtype=np.float32)
+        need_all = np.full(n_kw, np.inf, dtype=np.float32)
         for k, kw in enumerate(self.keywords):
             if kw.is_phrase:
                 phrase = idx.column(" ".join(kw.stems))
@@ -218,8 +230,12 @@ class KeywordTable:
                 if kw.quoted:
                     continue
             distinct = list(dict.fromkeys(kw.stems))
-            need[k] = len(distinct)
-            share = s.bag_weight / len(distinct) if kw.is_phrase else 1.0
+            need_all[k] = len(distinct)
+            if not kw.is_phrase or s.word_match == "all":
+                need[k] = len(distinct)
+            elif s.word_match == "any":
+                need[k] = 1
+            share = s.word_weight if kw.is_phrase else 1.0
             for stem in distinct:
                 if stem not in word_slot:
                     row = word_slot[stem] = len(word_slot)
@@ -236,30 +252,44 @@ class KeywordTable:
         kw_words = _csr(kw_rows, kw_cols, kw_vals, (n_kw, n_words))
         kw_any = _csr(kw_rows, kw_cols, None, (n_kw, n_words))
         phrases = _csr(ph_rows, ph_cols, None, (n_kw, v))
+        quoted = np.array([kw.quoted and kw.is_phrase for kw in self.keywords] or [False])
+        phrase_weights = np.where(quoted, 1.0, s.phrase_weight).astype(np.float32)
         weights_t = idx.weights.T.tocsr()
         present_t = idx.present.T.tocsr()
-        scores = sparse.csr_matrix(kw_words @ (words @ weights_t) + phrases @ weights_t)
+        scores = sparse.csr_matrix(
+            kw_words @ (words @ weights_t)
+            + sparse.diags(phrase_weights[:n_kw]) @ phrases @ weights_t
+        )
+        if s.normalise and scores.nnz:
+            best = np.asarray(scores.max(axis=1).todense()).ravel()
+            scale = np.divide(1.0, best, out=np.zeros_like(best), where=best > 0)
+            scores = sparse.csr_matrix(sparse.diags(scale.astype(np.float32)) @ scores)
         word_present = sparse.csr_matrix((words @ present_t) > 0, dtype=np.float32)
         counts = sparse.csr_matrix(kw_any @ word_present)
-        rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
-        counts.data = (counts.data >= need[rows]).astype(np.float32)
-        counts.eliminate_zeros()
-        matches = sparse.csr_matrix((phrases @ present_t + counts) > 0, dtype=np.float32)
-        return scores, matches
+        in_phrase = phrases @ present_t
+        return scores, _enough(counts, need, in_phrase), _enough(counts, need_all, in_phrase)
 
 
-def semantic_matrices(
-    table: KeywordTable, keyword_vectors: dict[str, Floats], paper_vectors: Floats, s: ScoringParams
-) -> tuple[Floats, Floats]:
-    """(similarity above the floor, strong-similarity flags), keywords x papers, from unit
-    vectors of each keyword (by its label) and of each paper (rows aligned with the index)."""
+def _enough(
+    counts: sparse.csr_matrix, need: npt.NDArray[np.float32], in_phrase: sparse.csr_matrix
+) -> sparse.csr_matrix:
+    """Flags, keywords x papers: the phrase appears, or at least `need[k]` of the words."""
+    enough = counts.copy()
+    rows = np.repeat(np.arange(enough.shape[0]), np.diff(enough.indptr))
+    enough.data = (enough.data >= need[rows]).astype(np.float32)
+    enough.eliminate_zeros()
+    return sparse.csr_matrix((in_phrase + enough) > 0, dtype=np.float32)
+
+
+def keyword_similarity(
+    table: KeywordTable, keyword_vectors: dict[str, Floats], paper_vectors: Floats
+) -> Floats:
+    """Cosine similarity, keywords x papers, from unit vectors of each keyword (by its label)
+    and of each paper (rows aligned with the index); 0 where a vector is missing."""
     dim = paper_vectors.shape[1]
     kv = np.zeros((max(1, len(table.keywords)), dim), dtype=np.float32)
     for k, kw in enumerate(table.keywords):
         vec = keyword_vectors.get(kw.label)
         if vec is not None:
             kv[k] = vec
-    cos = kv @ paper_vectors.T
-    above = np.maximum(cos - s.semantic_floor, 0.0).astype(np.float32)
-    strong = (cos >= s.semantic_match).astype(np.float32) if s.semantic_match > 0 else None
-    return above, (strong if strong is not None else np.zeros_like(above))
+    return np.asarray(kv @ paper_vectors.T, dtype=np.float32)

@@ -13,16 +13,22 @@ from digest.ranking.keywords import author_keys, fold_name, parse_keyword
 Floats = npt.NDArray[np.float32]
 
 
+PARTLY = "partly: "  # a keyword some but not all of whose words the paper has
+
+
 def matched_reasons(
-    paper: Paper, sub: Subscriber, keyword_matches: Callable[[str], bool]
+    paper: Paper, sub: Subscriber, keyword_match: Callable[[str], str | None]
 ) -> tuple[str, ...]:
-    """Followed authors of `paper`, then the subscriber's keywords that match it (in the
-    subscriber's order); `keyword_matches(text)` tells whether one keyword matched."""
+    """Followed authors of `paper`, then the subscriber's keywords that match it, in the
+    subscriber's order; `keyword_match(text)` says "full", "partial" or None for one keyword.
+    Full matches come first; a keyword only some of whose words appear says so."""
     out: list[str] = []
     if sub.authors:
         keys = set().union(*map(author_keys, paper.authors))
         out.extend(f"author: {n}" for n in sub.authors if fold_name(n) in keys)
-    out.extend(parse_keyword(text).label for text in sub.keywords if keyword_matches(text))
+    found = [(text, keyword_match(text)) for text in sub.keywords]
+    out.extend(parse_keyword(t).label for t, how in found if how == "full")
+    out.extend(PARTLY + parse_keyword(t).label for t, how in found if how == "partial")
     return tuple(out)
 
 

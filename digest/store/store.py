@@ -101,16 +101,21 @@ class Store:
         with self.engine.connect() as conn:
             return paper_rows.candidate_pools(conn, subscribers, now=now, lookback=lookback)
 
-    def embeddings(self, paper_ids: Sequence[str], *, model: str) -> dict[str, bytes]:
-        """Cached embedding bytes (float32) of those papers that have one for `model`."""
+    def embeddings(
+        self, keys: Sequence[str], *, model: str, kind: str = "paper"
+    ) -> dict[str, bytes]:
+        """Cached embedding bytes (float32) of the papers (or keywords, with kind="keyword")
+        that have one for `model`."""
         with self.engine.connect() as conn:
-            return paper_rows.cached_embeddings(conn, paper_ids, model)
+            return paper_rows.cached_embeddings(conn, keys, model, kind=kind)
 
-    def save_embeddings(self, vectors: dict[str, bytes], *, model: str) -> None:
-        """Remember embeddings so each paper is embedded once."""
+    def save_embeddings(
+        self, vectors: dict[str, bytes], *, model: str, kind: str = "paper"
+    ) -> None:
+        """Remember embeddings so each paper (or keyword) is embedded once."""
         if vectors:
             with self.engine.begin() as conn:
-                paper_rows.save_embeddings(conn, vectors, model)
+                paper_rows.save_embeddings(conn, vectors, model, kind=kind)
 
     # -- deliveries ---------------------------------------------------------------------------
 
