@@ -246,3 +246,27 @@ def test_candidates_restrict_each_subscriber(
     sub = _sub(*keywords)
     (ranking,) = rank_all(papers, [sub], candidates=[allowed], settings=SMALL)
     assert {s.paper.id for s in ranking.items} <= allowed
+
+
+def test_a_paper_with_some_words_of_a_keyword_ranks_below_and_says_partly() -> None:
+    """A paper with only some words of a multi-word keyword is ranked below the whole match,
+    labelled "partly: ...", and not counted as a match; excludes need the whole keyword."""
+    whole = Paper(id="whole", title="Deep reinforcement learning for robots")
+    part = Paper(id="part", title="Learning to rank search results")
+    (ranking,) = rank_all([whole, part], [_sub("reinforcement learning")])
+    assert [(s.paper.id, s.reasons) for s in ranking.items] == [
+        ("whole", ("reinforcement learning",)),
+        ("part", ("partly: reinforcement learning",)),
+    ]
+    assert ranking.matched == 1
+    excluded = rank([whole, part], _sub("robots", "rank", exclude=("reinforcement learning",)))
+    assert [s.paper.id for s in excluded] == ["part"]
+    only_words = rank([part], _sub('"reinforcement learning"'))
+    assert only_words == []
+
+
+def test_whole_word_matching_is_available_as_a_knob() -> None:
+    """With word_match = "all" (the previous rule) a partial paper is not ranked at all."""
+    part = Paper(id="part", title="Learning to rank search results")
+    params = dataclasses.replace(ScoringParams(), word_match="all")
+    assert rank([part], _sub("reinforcement learning"), params) == []

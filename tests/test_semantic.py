@@ -176,3 +176,38 @@ def test_any_onnx_model_folder_can_be_configured(
     (folder / "tokenizer.json").unlink()
     broken = run_cli(capsys, "run", "--dry-run", "--config", config)
     assert broken.code == 2 and "ranking.model" in broken.err
+
+
+def test_meaning_alone_needs_the_similarity_floor(tmp_path: Path) -> None:
+    """A paper sharing no word with any keyword is sent only when a keyword is at least
+    `semantic_floor` similar, and then says "similar to <keyword>"; an unrelated one is not
+    sent at all; a paper with the keyword ranks first."""
+    from digest.ranking.semantic import load_embedder
+
+    papers = [
+        Paper(
+            id="warming",
+            title="Global warming and rising temperatures",
+            abstract="Greenhouse gas emissions and their effect on weather.",
+        ),
+        Paper(
+            id="crops",
+            title="Crop yield statistics in rural Kenya",
+            abstract="A survey of farms and harvests.",
+        ),
+        Paper(
+            id="direct",
+            title="Climate change adaptation in cities",
+            abstract="Policies for a changing climate.",
+        ),
+    ]
+    subs = [Subscriber(name="c", email="c@x.org", keywords=("climate change",))]
+    store = Store.sqlite(tmp_path / "s.db")
+    semantic = embed(load_embedder(), papers, subs, store)
+    store.close()
+    (ranking,) = rank_all(papers, subs, semantic=semantic)
+    got = {s.paper.id: s.reasons for s in ranking.items}
+    assert ranking.items[0].paper.id == "direct" and got["direct"] == ("climate change",)
+    assert got["warming"] == ("similar to climate change",)
+    assert "crops" not in got
+    assert ranking.matched == 2
