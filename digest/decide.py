@@ -46,7 +46,7 @@ def http_error(source: SourceSettings, fetched: Fetched, location: str) -> str |
     if status is None or status < 400:
         return None
     try:
-        source.parse(fetched.body)
+        source.parse(fetched.body, fetched.url)
     except SourceReportedError as exc:
         return f"HTTP {status}: {exc}"
     except SourceError:
@@ -85,7 +85,7 @@ def decide(
     if error is not None:
         return failed(error)
     try:
-        listing = source.parse(fetched.body)
+        listing = source.parse(fetched.body, fetched.url or location)
     except SourceError as exc:
         return failed(str(exc))
     news = tuple(p for p in listing.papers if is_news(p, source.announce_types))

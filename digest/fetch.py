@@ -4,21 +4,26 @@ per-host politeness. Returns bytes; parsing is someone else's job."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
 from digest import __version__
+from digest.decode import Decoder
 from digest.errors import SourceError
 from digest.models import Fetched
 
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 ARXIV_HOSTS = ("arxiv.org",)
+log = logging.getLogger("digest.fetch")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
@@ -66,6 +71,9 @@ class Fetcher:
         max_wait: float = 120.0,
         host_intervals: dict[str, float] | None = None,
         concurrency: int = 4,
+        deadline: float = 60.0,
+        slow: float = 15.0,
+        allow_private: bool = False,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -74,6 +82,9 @@ class Fetcher:
         self.retries = retries
         self.backoff = backoff
         self.max_wait = max_wait
+        self.deadline = deadline
+        self.slow = slow
+        self.allow_private = allow_private
         self.host_intervals = (
             host_intervals if host_intervals is not None else dict.fromkeys(ARXIV_HOSTS, 3.0)
         )
@@ -86,10 +97,7 @@ class Fetcher:
 
     async def __aenter__(self) -> Fetcher:
         self._client = httpx.AsyncClient(
-            headers=self.headers,
-            timeout=httpx.Timeout(self.timeout),
-            follow_redirects=True,
-            max_redirects=5,
+            headers=self.headers, timeout=httpx.Timeout(self.timeout), follow_redirects=False
         )
         return self
 
@@ -148,7 +156,9 @@ class Fetcher:
         etag: str | None = None,
         last_modified: str | None = None,
     ) -> Fetched:
-        """GET `url` (or read a local path), conditional on the validators given."""
+        """GET `url` (or read a local path), conditional on the validators given, within
+        one overall deadline (retries, redirects and waits included); a line is logged when
+        a source is slow to answer."""
         if _is_local(url):
             return self._read_local(url, source, last_modified)
         if self._client is None:
@@ -158,69 +168,209 @@ class Fetcher:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        async with self._slots:
-            attempt = 0
-            while True:
-                await self._polite(url)
-                try:
-                    result = await self._get(url, headers, source)
-                except (httpx.TimeoutException, httpx.TransportError) as exc:
-                    if attempt >= self.retries:
-                        kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
-                        raise SourceError(
-                            f"source {source!r}: GET {url} {kind} after {attempt + 1} "
-                            f"attempt(s): {exc or type(exc).__name__}",
-                            source=source,
-                            url=url,
-                        ) from None
-                    await self._sleep(min(self.max_wait, self.backoff * 2**attempt))
-                    attempt += 1
-                    continue
-                fetched, retry_after = result
-                if fetched.http_status in RETRY_STATUSES and attempt < self.retries:
-                    delay = retry_after if retry_after is not None else self.backoff * 2**attempt
-                    await self._sleep(min(self.max_wait, delay))
-                    attempt += 1
-                    continue
-                return fetched
+        loop = asyncio.get_running_loop()
+        slow = loop.call_later(
+            self.slow,
+            lambda: log.warning("source %s: no answer yet after %.0f s", source, self.slow),
+        )
+        try:
+            async with self._slots, asyncio.timeout(self.deadline):
+                return await self._attempts(url, headers, source)
+        except TimeoutError:
+            raise SourceError(
+                f"source {source!r}: GET {url} got no complete answer within "
+                f"{self.deadline:.0f} s ([fetch] deadline)",
+                source=source,
+                url=url,
+            ) from None
+        finally:
+            slow.cancel()
+
+    async def _attempts(self, url: str, headers: dict[str, str], source: str) -> Fetched:
+        attempt = 0
+        while True:
+            await self._polite(url)
+            try:
+                fetched, retry_after = await self._follow(url, headers, source)
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                final = attempt >= self.retries or _dns_failure(exc) or _refused(exc)
+                if final:
+                    raise SourceError(
+                        f"source {source!r}: GET {url} {_describe(exc, url)}"
+                        + (f" after {attempt + 1} attempts" if attempt else ""),
+                        source=source,
+                        url=url,
+                    ) from None
+                await self._sleep(min(self.max_wait, self.backoff * 2**attempt))
+                attempt += 1
+                continue
+            except httpx.HTTPError as exc:  # a protocol error nobody retries
+                raise SourceError(
+                    f"source {source!r}: GET {url} failed: {_describe(exc, url)}",
+                    source=source,
+                    url=url,
+                ) from None
+            if fetched.http_status in RETRY_STATUSES and attempt < self.retries:
+                delay = retry_after if retry_after is not None else self.backoff * 2**attempt
+                await self._sleep(min(self.max_wait, delay))
+                attempt += 1
+                continue
+            return fetched
+
+    async def _follow(
+        self, url: str, headers: dict[str, str], source: str
+    ) -> tuple[Fetched, float | None]:
+        """GET `url`, following redirects ourselves: at most MAX_REDIRECTS, no loops, never
+        to a non-http(s) URL, and (unless allow_private) never from a public address into
+        private space."""
+        start_private = await _private(url)
+        seen = {url}
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            result, location = await self._get(current, headers, source)
+            if location is None:
+                return result
+            target = urljoin(current, location)
+            if urlsplit(target).scheme.lower() not in ("http", "https"):
+                raise SourceError(
+                    f"source {source!r}: {current} redirects to {target!r}, which is not an "
+                    "http(s) URL; refused",
+                    source=source,
+                    url=url,
+                )
+            if target in seen:
+                raise SourceError(
+                    f"source {source!r}: {url} redirects in a loop (back to {target})",
+                    source=source,
+                    url=url,
+                )
+            if not self.allow_private and not start_private and await _private(target):
+                raise SourceError(
+                    f"source {source!r}: {current} redirects to {target}, a private or local "
+                    "address; refused (set [fetch] allow_private = true to allow it)",
+                    source=source,
+                    url=url,
+                )
+            seen.add(target)
+            current = target
+        raise SourceError(
+            f"source {source!r}: {url} redirects more than {MAX_REDIRECTS} times",
+            source=source,
+            url=url,
+        )
 
     async def _get(
         self, url: str, headers: dict[str, str], source: str
-    ) -> tuple[Fetched, float | None]:
+    ) -> tuple[tuple[Fetched, float | None], str | None]:
+        """One request: (the result, None) or (_, the Location it redirects to)."""
         assert self._client is not None
         async with self._client.stream("GET", url, headers=headers) as resp:
+            if resp.status_code in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
+                return (Fetched(status="ok", http_status=resp.status_code), None), str(
+                    resp.headers["Location"]
+                )
             retry_after = _retry_after(resp.headers.get("Retry-After"), now=time.time())
             validators = {
                 "etag": resp.headers.get("ETag"),
                 "last_modified": resp.headers.get("Last-Modified"),
             }
             if resp.status_code == 304:
-                return Fetched(
-                    status="not-modified", http_status=304, url=str(resp.url), **validators
+                return (
+                    Fetched(status="not-modified", http_status=304, url=url, **validators),
+                    None,
                 ), None
             declared = resp.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > self.max_bytes:
+            encoded = resp.headers.get("Content-Encoding")
+            if not encoded and declared and declared.isdigit() and int(declared) > self.max_bytes:
                 raise SourceError(
                     f"source {source!r}: {url} declares {declared} bytes, over the "
                     f"{self.max_bytes}-byte limit",
                     source=source,
                     url=url,
                 )
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in resp.aiter_bytes():
-                size += len(chunk)
-                if size > self.max_bytes:
+            decoder = Decoder(encoded, self.max_bytes, what=url, source=source)
+            body = bytearray()
+            raw = 0
+            async for chunk in resp.aiter_raw():
+                raw += len(chunk)
+                if raw > self.max_bytes:  # compressed bytes count too
                     raise SourceError(
                         f"source {source!r}: {url} sent more than the {self.max_bytes}-byte limit",
                         source=source,
                         url=url,
                     )
-                chunks.append(chunk)
-            return Fetched(
-                status="ok",
-                body=b"".join(chunks),
-                http_status=resp.status_code,
-                url=str(resp.url),
-                **validators,
-            ), retry_after
+                body += decoder.feed(chunk)
+            body += decoder.finish()
+            return (
+                Fetched(
+                    status="ok",
+                    body=bytes(body),
+                    http_status=resp.status_code,
+                    url=url,
+                    **validators,
+                ),
+                retry_after,
+            ), None
+
+
+MAX_REDIRECTS = 5
+
+
+async def _private(url: str) -> bool:
+    """Whether `url`'s host is, or resolves to, a loopback, private, link-local or otherwise
+    non-public address (an unresolvable host counts as not private: the GET will fail)."""
+    host = urlsplit(url).hostname or ""
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        if host.lower() in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+            return True
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+        except (OSError, UnicodeError):
+            return False
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    return any(not a.is_global for a in addresses)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(chain) < 10:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    return chain
+
+
+def _dns_failure(exc: BaseException) -> bool:
+    """A name that does not resolve: retrying will not help within one run."""
+    return any(isinstance(e, socket.gaierror) for e in _causes(exc)) or (
+        "Name or service not known" in str(exc) or "nodename nor servname" in str(exc)
+    )
+
+
+def _refused(exc: BaseException) -> bool:
+    return any(isinstance(e, ConnectionRefusedError) for e in _causes(exc)) or (
+        "Connection refused" in str(exc)
+    )
+
+
+def _describe(exc: BaseException, url: str) -> str:
+    """One line on what went wrong, naming the host and the cause."""
+    parts = urlsplit(url)
+    host = parts.hostname or url
+    where = f"{host}:{parts.port}" if parts.port else host
+    if _dns_failure(exc):
+        return f"failed: cannot resolve host {host!r} (DNS: {_innermost(exc)})"
+    if _refused(exc):
+        return f"failed: {where} refused the connection (is the server up?)"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out waiting for {where} ({type(exc).__name__})"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"failed: {where} broke the HTTP exchange ({_innermost(exc)})"
+    return f"failed: {where}: {_innermost(exc)}"
+
+
+def _innermost(exc: BaseException) -> str:
+    last = _causes(exc)[-1]
+    return str(last) or type(last).__name__

@@ -7,6 +7,7 @@ import re
 
 from digest.ranking.text import fold
 
+MAX_KEY = 200
 ARXIV_CATEGORY = re.compile(r"^[a-z][a-z-]*(?:\.[A-Za-z]{2,})?$")
 _NEW = r"\d{4}\.\d{4,5}"
 _OLD = r"[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7}"
@@ -37,7 +38,8 @@ def parse_arxiv_id(text: str | None) -> tuple[str, int | None] | None:
         archive, _, number = ident.partition("/")
         head, dot, sub = archive.partition(".")
         ident = f"{head.lower()}{dot}{sub.upper()}/{number}"
-    version = int(m.group("v")) if m.group("v") else None
+    digits = m.group("v")
+    version = int(digits) if digits and len(digits) <= 6 else None  # v99999999999999999999
     return ident, version
 
 
@@ -80,8 +82,10 @@ def canonical_id(
     bare_doi = normalise_doi(doi)
     if bare_doi:
         return f"doi:{bare_doi}", None
-    if guid and guid.strip():
-        return f"guid:{guid.strip()}", None
-    if link and link.strip():
-        return f"link:{link.strip()}", None
+    for kind, text in (("guid", guid), ("link", link)):
+        if text and text.strip():
+            text = text.strip()
+            if len(text) > MAX_KEY:  # ids fit the store's key column; long ones are hashed
+                text = "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+            return f"{kind}:{text}", None
     return f"title:{title_key(title)}", None

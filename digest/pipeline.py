@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from email.message import Message
 
 import numpy as np
@@ -14,7 +14,7 @@ import numpy.typing as npt
 from jinja2 import Environment, TemplateError
 
 from digest.config.values import Config
-from digest.decide import decide, due_alerts, failed
+from digest.decide import Decision, decide, due_alerts, failed
 from digest.errors import DeliveryError, SourceError
 from digest.fetch import Fetcher
 from digest.health import failing_streaks
@@ -24,6 +24,7 @@ from digest.mail.render import make_environment, render_digest, unsubscribe_link
 from digest.models import (
     DeliveryOutcome,
     Digest,
+    FeedState,
     Paper,
     RunReport,
     Scored,
@@ -40,20 +41,30 @@ from digest.sources.base import SourceSettings
 from digest.store import Store
 
 
-async def read_source(
-    source: SourceSettings, *, fetcher: Fetcher, store: Store, now: datetime
-) -> SourceOutcome:
-    """Fetch one source, let the decider say what it means, store what it says to."""
-    location = source.location(now.date())
-    state = store.feed_state(source.name)
+async def fetch_and_decide(
+    source: SourceSettings, state: FeedState, *, fetcher: Fetcher, day: date
+) -> Decision:
+    """Fetch one source (conditional on `state`) and decide what it means; every failure,
+    foreseen or not, becomes a failed decision with a one-line reason."""
+    location = source.location(day)
     try:
         fetched = await fetcher.fetch(
             location, source=source.name, etag=state.etag, last_modified=state.last_modified
         )
+        return decide(source, fetched, state, location=location)
     except SourceError as exc:
-        decision = failed(str(exc))
-    else:
-        decision = decide(source, fetched, state, location=location)
+        return failed(str(exc))
+    except Exception as exc:  # any input may break a parser in a new way; the run goes on
+        log.debug("source %s: unexpected failure", source.name, exc_info=True)
+        return failed(f"source {source.name!r}: cannot read it ({type(exc).__name__}: {exc})")
+
+
+async def read_source(
+    source: SourceSettings, *, fetcher: Fetcher, store: Store, now: datetime
+) -> SourceOutcome:
+    """Fetch one source, let the decider say what it means, store what it says to."""
+    state = store.feed_state(source.name)
+    decision = await fetch_and_decide(source, state, fetcher=fetcher, day=now.date())
     if decision.status == "failed":
         log.warning("source %s failed: %s", source.name, decision.error)
         return decision.outcome(source.name)

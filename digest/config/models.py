@@ -67,6 +67,8 @@ class FetchSettings(Strict):
     retries: int = Field(default=3, ge=0, le=10)
     backoff: float = Field(default=2.0, ge=0)
     concurrency: int = Field(default=4, ge=1, le=64)
+    deadline: float = Field(default=60.0, gt=0, le=3600)
+    allow_private: bool = False
 
 
 class ScheduleSettings(Strict):

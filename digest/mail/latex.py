@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from digest.sources.text import tex_accents
+
 _SUP = str.maketrans("0123456789+-=()nNiTk", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁿᴺⁱᵀᵏ")
 _SUB = str.maketrans("0123456789+-=()aeijknmptx", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑᵢⱼₖₙₘₚₜₓ")
 _SUP_OK = set("0123456789+-=()nNiTk")
@@ -114,10 +116,11 @@ def _math(expr: str) -> str:
 
 
 def readable(text: str) -> str:
-    """`text` with inline math and common text-mode macros turned into readable Unicode."""
+    """`text` with inline math, TeX accents and common text-mode macros as readable Unicode."""
     if "$" not in text and "\\" not in text:
         return text
     out = _MATH.sub(lambda m: _math(m.group(1)), text)
+    out = tex_accents(out)
     out = re.sub(r"\{\\(?:it|bf|em|sl|sc|tt|rm)\s+([^{}]*)\}", r"\1", out)
     out = re.sub(r"\\(?:textit|textbf|emph|texttt|textsc|underline)" + _GROUP, r"\1", out)
     out = re.sub(r"\\([%&_#$])", r"\1", out)

@@ -14,6 +14,8 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined,
 from digest.mail.latex import readable
 from digest.models import Digest, Paper
 from digest.ranking.reasons import PARTLY
+from digest.sources.text import tex_accents
+from digest.urls import web_url
 
 SNIPPET_CHARS = 320
 _INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
@@ -40,9 +42,8 @@ def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
 
 def short_authors(authors: tuple[str, ...], limit: int = MAX_AUTHORS) -> str:
     """'A, B, C' or 'A, B, C et al.' when there are more than `limit` authors."""
-    if len(authors) <= limit:
-        return ", ".join(authors)
-    return ", ".join(authors[:limit]) + " et al."
+    names = [tex_accents(a) for a in authors[:limit]]
+    return ", ".join(names) + (" et al." if len(authors) > limit else "")
 
 
 def wrap(text: str, width: int = 78, indent: str = "", hanging: str | None = None) -> str:
@@ -66,12 +67,12 @@ def wrap(text: str, width: int = 78, indent: str = "", hanging: str | None = Non
 
 
 def extra_links(paper: Paper) -> list[tuple[str, str]]:
-    """Code and project links a source gave for the paper, as (label, url)."""
+    """Code and project links a source gave for the paper, as (label, url); only http(s)."""
     links = []
-    if paper.github:
-        links.append(("code", paper.github))
-    if paper.project_page:
-        links.append(("project page", paper.project_page))
+    for label, url in (("code", paper.github), ("project page", paper.project_page)):
+        safe = web_url(url)
+        if safe:
+            links.append((label, safe))
     if paper.arxiv_id and paper.source and paper.link.startswith("https://huggingface.co/"):
         links.append(("Hugging Face", paper.link))
     return links
@@ -100,10 +101,11 @@ def unsubscribe_links(templates: Sequence[str], email: str) -> tuple[str, ...]:
 
 
 def abs_link(paper: Paper) -> str:
-    """The page a reader should land on for `paper`."""
+    """The page a reader should land on for `paper`: its arXiv page, else its own link when
+    that is http(s), else "" (the title is then shown without a link)."""
     if paper.arxiv_id:
         return f"https://arxiv.org/abs/{paper.arxiv_id}"
-    return paper.link
+    return web_url(paper.link) or ""
 
 
 @dataclass(frozen=True)

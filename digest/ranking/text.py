@@ -27,9 +27,30 @@ def stem(word: str) -> str:
     return str(_STEMMER.stemWord(word))
 
 
+# scripts written without spaces between words: Han, Hiragana, Katakana, Hangul syllables
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
+
+
+def _bigrams(run: str) -> list[str]:
+    """Overlapping character pairs of a run of CJK text (one character stays one token)."""
+    return [run] if len(run) < 2 else [run[i : i + 2] for i in range(len(run) - 1)]
+
+
 def words(text: str) -> list[str]:
-    """Lower-case, accent-folded word tokens of `text`."""
-    return [w.replace(_APOSTROPHE, "'") for w in _WORD.findall(fold(text))]
+    """Lower-case, accent-folded word tokens of `text`; runs of Chinese or Japanese (written
+    without spaces) become overlapping character bigrams, the standard trick, so a keyword
+    written that way matches as a phrase of bigrams."""
+    out: list[str] = []
+    for word in _WORD.findall(fold(text)):
+        word = word.replace(_APOSTROPHE, "'")
+        if not word.isascii() and _CJK.search(word):
+            for part in re.split(f"({_CJK.pattern})", word):
+                if not part:
+                    continue
+                out.extend(_bigrams(part) if _CJK.fullmatch(part) else [part])
+        else:
+            out.append(word)
+    return out
 
 
 def stems(text: str) -> list[str]:

@@ -21,9 +21,9 @@ def endpoint(categories: Sequence[str]) -> str:
     return BASE + "+".join(quote(c, safe=".-") for c in categories)
 
 
-def parse(body: bytes, *, source: str) -> Listing:
+def parse(body: bytes, *, source: str, base: str = "") -> Listing:
     """Parse an arXiv listing; a 'Feed error' document raises SourceReportedError."""
-    return feed.parse(body, source=source)
+    return feed.parse(body, source=source, base=base)
 
 
 class ArxivSource(SourceSettings):
@@ -38,6 +38,6 @@ class ArxivSource(SourceSettings):
         """The listing of the configured categories (the feed always shows the latest day)."""
         return endpoint(self.categories)
 
-    def parse(self, body: bytes) -> Listing:
+    def parse(self, body: bytes, base: str = "") -> Listing:
         """An arXiv RSS/Atom listing."""
-        return parse(body, source=self.name)
+        return parse(body, source=self.name, base=base)

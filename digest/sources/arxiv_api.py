@@ -66,6 +66,6 @@ class ArxivApiSource(SourceSettings):
         """The search URL."""
         return endpoint(self.query, self.max_results)
 
-    def parse(self, body: bytes) -> Listing:
+    def parse(self, body: bytes, base: str = "") -> Listing:
         """An API response (its in-band error entry raises SourceReportedError)."""
         return parse(body, source=self.name)

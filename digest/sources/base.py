@@ -36,8 +36,9 @@ class SourceSettings(Strict):
         """The URL to fetch for a run on `day` when no `url` is configured."""
         raise NotImplementedError(f"source type {self.type!r} needs a url")
 
-    def parse(self, body: bytes) -> Listing:
-        """Turn this source's fetched bytes into a Listing (SourceError when they are not)."""
+    def parse(self, body: bytes, base: str = "") -> Listing:
+        """Turn this source's fetched bytes into a Listing (SourceError when they are not);
+        `base` is the URL they came from, for relative links."""
         raise NotImplementedError
 
     def location(self, day: date) -> str:

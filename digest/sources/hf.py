@@ -15,7 +15,8 @@ from digest.errors import SourceError
 from digest.ids import canonical_id
 from digest.models import Paper
 from digest.sources.base import Listing, SourceSettings
-from digest.sources.text import collapse
+from digest.sources.text import author_name, collapse
+from digest.urls import web_url
 
 API = "https://huggingface.co/api/daily_papers"
 
@@ -54,18 +55,23 @@ def _from_html(text: str, source: str) -> Any:
         )
     try:
         props = json.loads(finder.props)
+    except RecursionError:
+        raise SourceError(f"source {source!r}: DailyPapers data nested too deep") from None
     except json.JSONDecodeError as exc:
         raise SourceError(f"source {source!r}: unreadable DailyPapers data: {exc}") from None
     return props.get("dailyPapers") if isinstance(props, dict) else None
 
 
+MAX_COUNT = 2**31 - 1  # upvotes and comments are bounded before they reach the store
+
+
 def _int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 18:
+        value = int(value.strip())
     if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+        return min(max(value, 0), MAX_COUNT)
     return None
 
 
@@ -115,13 +121,13 @@ def item_to_paper(item: Any, *, source: str) -> Paper | None:
         version=version,
         title=title,
         link=f"https://huggingface.co/papers/{arxiv}" if arxiv else "",
-        authors=_authors(paper.get("authors")),
+        authors=tuple(author_name(a) for a in _authors(paper.get("authors"))),
         abstract=summary,
         published=_when(paper.get("publishedAt")),
         upvotes=_int(paper.get("upvotes")),
         comments=_int(item.get("numComments")),
-        github=_str(paper.get("githubRepo")),
-        project_page=_str(paper.get("projectPage")),
+        github=web_url(_str(paper.get("githubRepo"))),
+        project_page=web_url(_str(paper.get("projectPage"))),
         ai_summary=_str(paper.get("ai_summary")),
         source=source,
     )
@@ -135,6 +141,10 @@ def parse(body: bytes, *, source: str) -> Listing:
     else:
         try:
             data = json.loads(text)
+        except RecursionError:
+            raise SourceError(
+                f"source {source!r}: JSON nested too deep to be a list of papers", source=source
+            ) from None
         except json.JSONDecodeError as exc:
             raise SourceError(
                 f"source {source!r}: not valid JSON ({exc.msg} at line {exc.lineno}); "
@@ -181,7 +191,7 @@ class HfDailySource(SourceSettings):
         """The configured day's papers, else the run's day."""
         return daily_endpoint(self.date or day)
 
-    def parse(self, body: bytes) -> Listing:
+    def parse(self, body: bytes, base: str = "") -> Listing:
         """The daily_papers JSON or the papers HTML page."""
         return parse(body, source=self.name)
 
@@ -195,6 +205,6 @@ class HfTrendingSource(SourceSettings):
         """The trending list (the same whatever the day)."""
         return trending_endpoint()
 
-    def parse(self, body: bytes) -> Listing:
+    def parse(self, body: bytes, base: str = "") -> Listing:
         """The daily_papers JSON or the papers HTML page."""
         return parse(body, source=self.name)

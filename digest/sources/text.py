@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from html.parser import HTMLParser
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
@@ -52,6 +53,11 @@ def unescape(text: str | None) -> str:
     return collapse(html.unescape(text or ""))
 
 
+def author_name(raw: str | None) -> str:
+    """One author name as a feed gave it: HTML stripped, TeX accents as letters."""
+    return tex_accents(html_to_text(raw)) if raw else ""
+
+
 def split_creators(creators: str) -> tuple[str, ...]:
     """Split arXiv's comma-joined dc:creator, ignoring commas inside parentheses, dropping
     the parenthesised affiliations."""
@@ -72,3 +78,38 @@ def split_creators(creators: str) -> tuple[str, ...]:
     names.append("".join(current))
     cleaned = (collapse(re.sub(r"^and\s+", "", n.strip())) for n in names)
     return tuple(n for n in cleaned if n)
+
+
+_ACCENTS = {
+    "'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303",
+    "=": "\u0304", ".": "\u0307", "u": "\u0306", "v": "\u030c", "H": "\u030b",
+    "c": "\u0327", "k": "\u0328", "r": "\u030a",
+}  # fmt: skip
+_LETTERS = {
+    "o": "ø", "O": "Ø", "ae": "æ", "AE": "Æ", "oe": "œ", "OE": "Œ", "aa": "å", "AA": "Å",
+    "l": "ł", "L": "Ł", "ss": "ß", "i": "\u0131", "j": "\u0237",
+}  # fmt: skip
+# \'e  \'{e}  \' e  \c{c}  \c c  \'{\i}: symbol accents bind to the next letter, letter
+# accents (\c, \v, ...) need braces or a space so that \copyright is left alone
+_ACCENT = re.compile(
+    r"""\\(?:(?P<sym>['`^"~=.])\s*|(?P<let>[uvHckr])(?:\s+|(?=\{)))"""
+    r"(?:\{\s*(?P<braced>\\[ij]\b|[A-Za-z])\s*\}|(?P<base>\\[ij]\b|[A-Za-z]))"
+)
+_LETTER = re.compile(r"\\(ae|AE|oe|OE|aa|AA|ss|o|O|l|L|i|j)(?![A-Za-z])(?:\{\})?")
+_BRACED = re.compile(r"\{([^{}\\$]{1,2})\}")
+
+
+def tex_accents(text: str) -> str:
+    """TeX accents and special letters as Unicode: Andr\\'e -> André, R\\'{e}nyi -> Rényi,
+    {\\o}ksendal -> øksendal, Erd\\H{o}s -> Erdős; other text is left as it is."""
+    if "\\" not in text:
+        return text
+
+    def accent(m: re.Match[str]) -> str:
+        base = m.group("braced") or m.group("base")
+        letter = base[1:] if base.startswith("\\") else base  # \\'{\\i} is an accented i
+        return unicodedata.normalize("NFC", letter + _ACCENTS[m.group("sym") or m.group("let")])
+
+    out = _ACCENT.sub(accent, text)
+    out = _LETTER.sub(lambda m: _LETTERS[m.group(1)], out)
+    return _BRACED.sub(r"\1", out) if out != text else out
