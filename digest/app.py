@@ -51,8 +51,8 @@ __all__ = [
 ]
 
 
-def smtp_outbox(config: Config) -> SmtpOutbox:
-    """The SMTP outbox a config describes."""
+def smtp_outbox(config: Config, *, retries: int | None = None) -> SmtpOutbox:
+    """The SMTP outbox a config describes (`retries` overrides [smtp] retries)."""
     smtp = config.settings.smtp
     return SmtpOutbox(
         host=smtp.host,
@@ -63,7 +63,7 @@ def smtp_outbox(config: Config) -> SmtpOutbox:
         timeout=smtp.timeout,
         tls_context=config.tls_context,
         connections=smtp.connections,
-        retries=smtp.retries,
+        retries=smtp.retries if retries is None else retries,
         backoff=smtp.backoff,
         max_per_minute=smtp.max_per_minute,
     )
@@ -196,7 +196,7 @@ async def send_test_email(config: Config, address: str, *, now: datetime) -> str
     it was not accepted). Touches no state."""
     digest = sample_digest(name="Paper Digest test", email=address, day=now.date())
     message = build_message(config, digest, make_environment(config.templates), now=now)
-    async with smtp_outbox(config) as outbox:
+    async with smtp_outbox(config, retries=0) as outbox:  # one attempt: a person is waiting
         return await outbox.send(message)
 
 

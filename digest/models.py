@@ -7,7 +7,9 @@ from datetime import date, datetime
 from typing import Literal
 
 SourceStatus = Literal["ok", "not-modified", "no-batch", "stale", "failed"]
-DeliveryStatus = Literal["sent", "written", "nothing-new", "failed"]
+# unrecorded: accepted by the server but the store could not record it; stopped: not tried
+# because sending stopped (a failed ledger write, a shutdown)
+DeliveryStatus = Literal["sent", "written", "nothing-new", "failed", "unrecorded", "stopped"]
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ class RunReport:
     sending_seconds: float = 0.0
     notes: tuple[str, ...] = field(default=())
     ranker: str = "lexical"  # or "hybrid (<model>)"
+    errors: tuple[str, ...] = ()  # what went wrong for the whole run (the store, mostly)
 
     @property
     def throughput(self) -> float | None:
@@ -145,6 +148,8 @@ class RunReport:
     @property
     def failed(self) -> bool:
         """True when any source or delivery failed."""
-        return any(s.status == "failed" for s in self.sources) or any(
-            d.status == "failed" for d in self.deliveries
+        return (
+            bool(self.errors)
+            or any(s.status == "failed" for s in self.sources)
+            or any(d.status in ("failed", "unrecorded", "stopped") for d in self.deliveries)
         )

@@ -15,12 +15,17 @@ from jinja2 import Environment, TemplateError
 
 from digest.config.values import Config
 from digest.decide import Decision, decide, due_alerts, failed
-from digest.errors import DeliveryError, SourceError
+from digest.errors import DeliveryError, SourceError, StoreError
 from digest.fetch import Fetcher
 from digest.health import failing_streaks
 from digest.mail.compose import alert_message, compose
 from digest.mail.deliver import Outbox
-from digest.mail.render import make_environment, render_digest, unsubscribe_links
+from digest.mail.render import (
+    make_environment,
+    render_digest,
+    template_problem,
+    unsubscribe_links,
+)
 from digest.models import (
     DeliveryOutcome,
     Digest,
@@ -63,14 +68,18 @@ async def read_source(
     source: SourceSettings, *, fetcher: Fetcher, store: Store, now: datetime
 ) -> SourceOutcome:
     """Fetch one source, let the decider say what it means, store what it says to."""
-    state = store.feed_state(source.name)
-    decision = await fetch_and_decide(source, state, fetcher=fetcher, day=now.date())
-    if decision.status == "failed":
-        log.warning("source %s failed: %s", source.name, decision.error)
-        return decision.outcome(source.name)
-    new = store.ingest(decision.papers, source=source.name, now=now) if decision.papers else 0
-    if decision.state is not None:
-        store.save_feed_state(source.name, decision.state, now=now)
+    try:
+        state = store.feed_state(source.name)
+        decision = await fetch_and_decide(source, state, fetcher=fetcher, day=now.date())
+        if decision.status == "failed":
+            log.warning("source %s failed: %s", source.name, decision.error)
+            return decision.outcome(source.name)
+        new = store.ingest(decision.papers, source=source.name, now=now) if decision.papers else 0
+        if decision.state is not None:
+            store.save_feed_state(source.name, decision.state, now=now)
+    except StoreError as exc:  # disk full, read-only, locked: this source's news is not kept
+        log.warning("source %s: %s", source.name, exc)
+        return SourceOutcome(name=source.name, status="failed", error=str(exc))
     if decision.status != "not-modified":
         log.info("source %s: %d papers, %d new", source.name, len(decision.papers), new)
     return decision.outcome(source.name, new)
@@ -186,8 +195,10 @@ async def deliver_one(
     store: Store,
     outbox: Outbox,
     now: datetime,
+    halt: Halt | None = None,
+    cursor: int | None = None,
 ) -> DeliveryOutcome:
-    """Render, send and record one subscriber's digest."""
+    """Render, send and record one subscriber's digest (nothing, once `halt` is set)."""
     base = DeliveryOutcome(subscriber=subscriber.name, email=subscriber.email, status="nothing-new")
     if digest is None:
         return base
@@ -195,14 +206,25 @@ async def deliver_one(
     try:
         message = build_message(config, digest, env, now=now)
     except TemplateError as exc:
-        return replace(base, status="failed", error=f"template error: {exc}")
+        return replace(base, status="failed", error=template_problem(exc))
     mid = str(message["Message-ID"])
+    if halt is not None and halt.is_set():  # sending stopped while this one waited its turn
+        return replace(base, status="stopped", papers=len(ids), error=halt.why)
     try:
         location = await outbox.send(message)
     except DeliveryError as exc:
         log.warning("delivery to %s failed: %s", subscriber.email, exc)
         return replace(base, status="failed", papers=len(ids), message_id=mid, error=str(exc))
-    store.record_delivery(subscriber.email, ids, message_id=mid, run_at=now, sent_at=now)
+    try:
+        store.record_delivery(
+            subscriber.email, ids, message_id=mid, run_at=now, sent_at=now, cursor=cursor
+        )
+    except StoreError as exc:
+        # sent but not remembered: it may go out once more next run, so send nothing new now
+        if halt is not None:
+            halt.stop(f"stopped sending: the store cannot record deliveries ({exc})")
+        log.error("sent %s to %s but could not record it: %s", mid, subscriber.email, exc)
+        return replace(base, status="unrecorded", papers=len(ids), message_id=mid, error=str(exc))
     log.info("sent %s to %s: %d papers", mid, subscriber.email, len(ids))
     return replace(
         base,
@@ -211,6 +233,18 @@ async def deliver_one(
         message_id=mid,
         location=location,
     )
+
+
+class Halt(asyncio.Event):
+    """Set when sending must stop (a shutdown, a failed ledger write), with the reason."""
+
+    why = ""
+
+    def stop(self, why: str) -> None:
+        """Stop sending, keeping the first reason given."""
+        if not self.is_set():
+            self.why = why
+            self.set()
 
 
 async def send_alerts(
@@ -260,10 +294,18 @@ async def run_once(
         *(read_source(s, fetcher=fetcher, store=store, now=now) for s in config.sources)
     )
     env = make_environment(config.templates)
+    halt = Halt()
+    errors: list[str] = []
+    try:
+        cursor: int | None = store.newest_seq()  # the next window opens after what we saw now
+    except StoreError as exc:
+        errors.append(str(exc))
+        cursor = None
     plans = plan_digests(config, store, now=now, embedder=embedder)
     total = len(config.subscribers)
     tick = clock or (lambda: now)
     sending_started = tick()
+    served: set[str] = set()
     async with outbox:
         # Render the next digests while earlier ones are on the wire; never more in flight
         # than the outbox has connections for (twice, so a connection never waits idle).
@@ -278,20 +320,45 @@ async def run_once(
             if progress is not None:
                 progress(done, total)
 
-        for subscriber, digest in plans:
-            await slots.acquire()
-            if stop is not None and stop.is_set():
-                slots.release()  # shutting down: finish what is in flight, start nothing new
-                break
-            task = asyncio.create_task(
-                deliver_one(
-                    subscriber, digest, config=config, env=env, store=store, outbox=outbox, now=now
+        try:
+            for subscriber, digest in plans:
+                await slots.acquire()
+                if stop is not None and stop.is_set():
+                    halt.stop("stopped sending: shutting down")
+                if halt.is_set():
+                    slots.release()  # finish what is in flight, start nothing new
+                    break
+                served.add(subscriber.email)
+                task = asyncio.create_task(
+                    deliver_one(
+                        subscriber,
+                        digest,
+                        config=config,
+                        env=env,
+                        store=store,
+                        outbox=outbox,
+                        now=now,
+                        halt=halt,
+                        cursor=cursor,
+                    )
                 )
-            )
-            task.add_done_callback(finished)
-            tasks.append(task)
+                task.add_done_callback(finished)
+                tasks.append(task)
+        except StoreError as exc:  # the candidates could not be read: nobody is served
+            errors.append(str(exc))
+            halt.stop(f"not sent: {exc}")
         deliveries = list(await asyncio.gather(*tasks))
-        notes = await send_alerts(config, outcomes, store=store, outbox=outbox, now=now)
+        deliveries += [
+            DeliveryOutcome(sub.name, sub.email, status="stopped", error=halt.why)
+            for sub in config.subscribers
+            if sub.email not in served and halt.is_set()
+        ]
+        try:
+            notes = await send_alerts(config, outcomes, store=store, outbox=outbox, now=now)
+        except StoreError as exc:
+            notes = [f"no alert check: {exc}"]
+    if halt.is_set() and halt.why not in errors:
+        errors.append(halt.why)
     sending = (tick() - sending_started).total_seconds()
     report = RunReport(
         started=now,
@@ -303,6 +370,10 @@ async def run_once(
         sending_seconds=sending,
         notes=tuple(notes),
         ranker=f"hybrid ({embedder.name})" if embedder else "lexical",
+        errors=tuple(errors),
     )
-    store.record_run(report)
+    try:
+        store.record_run(report)
+    except StoreError as exc:
+        report = replace(report, errors=(*report.errors, f"this run was not recorded: {exc}"))
     return report

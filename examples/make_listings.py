@@ -1,6 +1,6 @@
 """Build examples/listings/day{1,2}.xml (RSS 2.0) from the seed listings JSONL.
 
-Usage: python examples/make_listings.py [path/to/seed_listings.jsonl]
+Usage: python examples/make_listings.py [path/to/seed_listings.jsonl [output folder]]
 
 The seed papers carry no ids, so each gets a stable guid derived from its normalised title
 (the same paper on both days gets the same guid) and a link to arXiv's title search.
@@ -19,7 +19,7 @@ from xml.etree import ElementTree as ET
 from digest.ids import title_key
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_SEED = HERE.parent.parent / "shared" / "data" / "seed_listings.jsonl"
+DEFAULT_SEED = HERE.parent / "bench" / "data" / "seed_listings.jsonl"  # a copy ships in the repo
 DAYS = {"day1": datetime(2025, 9, 15, 4, tzinfo=timezone.utc)}
 DAYS["day2"] = DAYS["day1"] + timedelta(days=1)
 
@@ -50,8 +50,8 @@ def build(rows: list[dict[str, str]], listing: str) -> bytes:
 def main() -> None:
     seed = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_SEED
     rows = [json.loads(line) for line in seed.read_text(encoding="utf-8").splitlines() if line]
-    out = HERE / "listings"
-    out.mkdir(exist_ok=True)
+    out = Path(sys.argv[2]) if len(sys.argv) > 2 else HERE / "listings"
+    out.mkdir(parents=True, exist_ok=True)
     for listing in DAYS:
         (out / f"{listing}.xml").write_bytes(build(rows, listing))
         print(out / f"{listing}.xml")

@@ -46,6 +46,7 @@ def format_report(report: RunReport, *, outbox: Path | None = None) -> list[str]
             f"({report.throughput:.1f}/s)"
         )
     lines.extend(f"note: {note}" for note in report.notes)
+    lines.extend(f"error: {error}" for error in report.errors)
     if report.dry_run:
         lines.append("dry-run: nothing was sent and the store was not changed")
     return lines

@@ -80,12 +80,34 @@ def _subscribers(settings: Settings) -> tuple[tuple[Subscriber, ...], tuple[Slot
     return tuple(subs), tuple(slots)
 
 
+def _check_store_url(url: str, path: Path) -> None:
+    """An SQLAlchemy URL for SQLite or PostgreSQL, else ConfigError naming store.url."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise _fail(
+            path,
+            "store.url",
+            f"expected a database URL like 'postgresql+psycopg://user@host/db' or "
+            f"'sqlite:////var/lib/digest/state.sqlite3', found {url!r}",
+        ) from None
+    if backend not in ("sqlite", "postgresql"):
+        raise _fail(
+            path, "store.url", f"expected an SQLite or PostgreSQL URL, found a {backend!r} one"
+        )
+
+
 def resolve(settings: Settings, path: Path) -> Config:
     """Config values from validated settings: paths against the config's folder, the
     password from the environment, the TLS context; ConfigError for what cannot be used."""
     base = path.parent
     store = settings.store
     store_url = store.url if store.url else f"sqlite:///{resolve_path(base, store.path)}"
+    if store.url:
+        _check_store_url(store.url, path)
     templates = None
     if settings.email.templates:
         templates = resolve_path(base, settings.email.templates)

@@ -174,4 +174,14 @@ class Settings(Strict):
                 if name in seen:
                     raise ValueError(f"{label}[{i}].name: duplicate name {name!r}")
                 seen.add(name)
+        first: dict[str, int] = {}
+        for i, sub in enumerate(self.subscribers):
+            key = sub.email.casefold()
+            if key in first:
+                raise ValueError(
+                    f"subscribers[{i}].email: {sub.email!r} is also subscribers[{first[key]}]"
+                    f" ({self.subscribers[first[key]].name!r}); one address gets one digest, "
+                    "so merge the two entries"
+                )
+            first[key] = i
         return self

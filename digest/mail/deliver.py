@@ -91,6 +91,21 @@ def _tls_failure(exc: BaseException) -> bool:
     return False
 
 
+def _tls_mismatch(exc: BaseException) -> bool:
+    """True when a TLS handshake met something that is not TLS (a plain-text server)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        words = str(seen)
+        if (
+            isinstance(seen, ssl.SSLError)
+            or "WRONG_VERSION_NUMBER" in words
+            or ("record layer failure" in words)
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 class _Connection:
     """One SMTP session, opened on first use and reopened after a drop."""
 
@@ -129,7 +144,16 @@ class _Connection:
                     "check [smtp] host and ca_file",
                     permanent=True,
                 ) from None
-            raise _Temporary(f"cannot connect to {o.host}:{o.port}: {exc}") from None
+            if _tls_mismatch(exc):  # nor will talking TLS to a plain-text port
+                raise DeliveryError(
+                    f"SMTP {o.host}:{o.port}: TLS handshake failed ({exc}); the server speaks "
+                    'plain SMTP on this port: use security = "starttls" or "none"',
+                    permanent=True,
+                ) from None
+            hint = ""
+            if o.security != "tls" and isinstance(exc, aiosmtplib.SMTPTimeoutError):
+                hint = '; if this port expects TLS from the first byte, use security = "tls"'
+            raise _Temporary(f"cannot connect to {o.host}:{o.port}: {exc}{hint}") from None
         except aiosmtplib.SMTPException as exc:  # e.g. STARTTLS required but not offered
             smtp.close()
             raise DeliveryError(f"SMTP {o.host}:{o.port}: {exc}", permanent=True) from None

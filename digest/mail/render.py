@@ -9,7 +9,15 @@ from pathlib import Path
 from urllib.parse import quote
 
 import css_inline
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateSyntaxError,
+    select_autoescape,
+)
 
 from digest.mail.latex import readable
 from digest.models import Digest, Paper
@@ -179,3 +187,20 @@ def render_digest(digest: Digest, env: Environment, *, unsubscribe: Sequence[str
     text = env.get_template("digest.txt").render(subject=subject, **context)
     html = env.get_template("digest.html").render(subject=subject, **context)
     return Rendered(subject=subject, text=text, html=_INLINER.inline(html))
+
+
+def template_problem(exc: TemplateError) -> str:
+    """A template error as 'template error in FILE line N: what', from a syntax error's own
+    position or the innermost template frame of a rendering error."""
+    where = ""
+    if isinstance(exc, TemplateSyntaxError):
+        where = f" in {exc.filename or exc.name} line {exc.lineno}"
+    else:
+        tb = exc.__traceback__
+        while tb is not None:
+            name = tb.tb_frame.f_code.co_filename
+            if name.endswith((".html", ".txt", ".htm")):
+                where = f" in {name} line {tb.tb_lineno}"
+            tb = tb.tb_next
+    message = exc.message if isinstance(exc, TemplateSyntaxError) else str(exc)
+    return f"template error{where}: {message}"

@@ -33,8 +33,10 @@ def record_delivery(
     message_id: str,
     run_at: datetime,
     sent_at: datetime,
+    cursor: int | None = None,
 ) -> None:
-    """Mark papers as sent to `subscriber`; papers already recorded for them stay as they are."""
+    """Mark papers as sent to `subscriber`; papers already recorded for them stay as they are.
+    `cursor` is the newest paper seq known when the digest was planned (their next window)."""
     run, sent = to_text(run_at), to_text(sent_at)
     rows = [
         {
@@ -43,6 +45,7 @@ def record_delivery(
             "run_at": run,
             "sent_at": sent,
             "message_id": message_id,
+            "cursor": cursor,
         }
         for pid in dict.fromkeys(paper_ids)
     ]

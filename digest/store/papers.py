@@ -68,10 +68,14 @@ def ingest(conn: Connection, batch: Iterable[Paper], *, source: str, now: dateti
     """Store or enrich each paper and note that `source` listed it; return how many are new."""
     stamp = to_text(now)
     new = 0
+    seq = int(conn.execute(select(func.max(papers.c.seq))).scalar() or 0)
     for paper in batch:
         row = conn.execute(select(papers).where(papers.c.id == paper.id)).first()
         if row is None:
-            conn.execute(insert(papers).values(**paper_row(paper), first_seen=stamp, updated=stamp))
+            seq += 1
+            conn.execute(
+                insert(papers).values(**paper_row(paper), first_seen=stamp, updated=stamp, seq=seq)
+            )
             new += 1
         else:
             old = row_paper(row)
@@ -100,20 +104,21 @@ def ingest(conn: Connection, batch: Iterable[Paper], *, source: str, now: dateti
     return new
 
 
-def windows(
-    subscribers: Sequence[str], cursors: dict[str, str], floor: str
-) -> dict[tuple[str, bool], list[int]]:
-    """Subscribers grouped by candidate window: (bound, exclusive) -> subscriber positions.
+def windows(subscribers: Sequence[str], cursors: dict[str, int]) -> dict[int | None, list[int]]:
+    """Subscribers grouped by candidate window: cursor -> subscriber positions.
 
-    A subscriber's window opens after their last digest (exclusive), or at `floor` (the
-    lookback, inclusive) when that digest is older or there was none; pure.
+    A subscriber's window opens after the newest paper known when their last digest was
+    planned (an ingest sequence number, never a time); None for those never served; pure.
     """
-    groups: dict[tuple[str, bool], list[int]] = {}
+    groups: dict[int | None, list[int]] = {}
     for i, sub in enumerate(subscribers):
-        cursor = cursors.get(sub)
-        key = (cursor, True) if cursor and cursor > floor else (floor, False)
-        groups.setdefault(key, []).append(i)
+        groups.setdefault(cursors.get(sub), []).append(i)
     return groups
+
+
+def newest_seq(conn: Connection) -> int:
+    """The ingest sequence number of the newest paper (0 for none)."""
+    return int(conn.execute(select(func.max(papers.c.seq))).scalar() or 0)
 
 
 def candidate_pools(
@@ -121,29 +126,28 @@ def candidate_pools(
 ) -> tuple[dict[str, Paper], list[list[str]]]:
     """Every subscriber's candidates: (papers by id, candidate ids per subscriber).
 
-    A subscriber's candidates are the papers first seen in their window (see `windows`)
-    that they were never sent. Subscribers that share a window share one query, and each
-    paper is loaded once.
+    A subscriber's candidates are the papers ingested after their window opened (see
+    `windows`), first seen within `lookback` of `now` (so a long pause does not bring a
+    month of papers), that they were never sent. Subscribers that share a window share one
+    query, and each paper is loaded once.
     """
-    stamp = to_text(now)
-    cursors = dict(
-        conn.execute(
-            select(deliveries.c.subscriber, func.max(deliveries.c.run_at)).group_by(
+    cursors = {
+        who: int(cursor)
+        for who, cursor in conn.execute(
+            select(deliveries.c.subscriber, func.max(deliveries.c.cursor)).group_by(
                 deliveries.c.subscriber
             )
         ).all()
-    )
+        if cursor is not None
+    }
+    floor = to_text(now - lookback)
     papers_by_id: dict[str, Paper] = {}
     pools: list[list[str]] = [[] for _ in subscribers]
-    for (bound, exclusive), members in windows(
-        subscribers, cursors, to_text(now - lookback)
-    ).items():
-        since = papers.c.first_seen > bound if exclusive else papers.c.first_seen >= bound
-        rows = conn.execute(
-            select(papers)
-            .where(since, papers.c.first_seen <= stamp)
-            .order_by(papers.c.first_seen, papers.c.id)
-        ).all()
+    for cursor, members in windows(subscribers, cursors).items():
+        query = select(papers).where(papers.c.first_seen >= floor)
+        if cursor is not None:
+            query = query.where(papers.c.seq > cursor)
+        rows = conn.execute(query.order_by(papers.c.seq, papers.c.id)).all()
         ids = []
         for row in rows:
             if row.id not in papers_by_id:
@@ -151,7 +155,7 @@ def candidate_pools(
             ids.append(row.id)
         names = [subscribers[i] for i in members]
         sent: dict[str, set[str]] = {}
-        for start in range(0, len(ids), BATCH):  # guards against clocks run backwards
+        for start in range(0, len(ids), BATCH):  # a paper is never sent to anyone twice
             for who, pid in conn.execute(
                 select(deliveries.c.subscriber, deliveries.c.paper_id).where(
                     deliveries.c.paper_id.in_(ids[start : start + BATCH]),

@@ -36,6 +36,7 @@ papers = Table(
     Column("source", Text, nullable=False),
     Column("first_seen", String(32), nullable=False, index=True),
     Column("updated", String(32), nullable=False),
+    Column("seq", Integer, index=True),  # ingest order: candidates compare these, not times
 )
 sightings = Table(
     "sightings",
@@ -63,6 +64,7 @@ deliveries = Table(
     Column("run_at", String(32), nullable=False),
     Column("sent_at", String(32), nullable=False),
     Column("message_id", Text, nullable=False),
+    Column("cursor", Integer),  # the newest paper seq known when this digest was planned
 )
 runs = Table(
     "runs",

@@ -32,7 +32,12 @@ def run_lock(database: Path) -> Iterator[None]:
     The kernel drops it when the process dies, so a crashed run never blocks the next one.
     """
     lock_path = database.with_name(database.name + ".lock")
-    handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole run
+    try:
+        handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole run
+    except OSError as exc:
+        raise StoreError(
+            f"store {database}: cannot create its lock file {lock_path} ({exc.strerror or exc})"
+        ) from None
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
