@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
@@ -197,6 +198,7 @@ async def deliver_one(
     now: datetime,
     halt: Halt | None = None,
     cursor: int | None = None,
+    wire: asyncio.Semaphore | None = None,
 ) -> DeliveryOutcome:
     """Render, send and record one subscriber's digest (nothing, once `halt` is set)."""
     base = DeliveryOutcome(subscriber=subscriber.name, email=subscriber.email, status="nothing-new")
@@ -208,23 +210,27 @@ async def deliver_one(
     except TemplateError as exc:
         return replace(base, status="failed", error=template_problem(exc))
     mid = str(message["Message-ID"])
-    if halt is not None and halt.is_set():  # sending stopped while this one waited its turn
-        return replace(base, status="stopped", papers=len(ids), error=halt.why)
-    try:
-        location = await outbox.send(message)
-    except DeliveryError as exc:
-        log.warning("delivery to %s failed: %s", subscriber.email, exc)
-        return replace(base, status="failed", papers=len(ids), message_id=mid, error=str(exc))
-    try:
-        store.record_delivery(
-            subscriber.email, ids, message_id=mid, run_at=now, sent_at=now, cursor=cursor
-        )
-    except StoreError as exc:
-        # sent but not remembered: it may go out once more next run, so send nothing new now
-        if halt is not None:
-            halt.stop(f"stopped sending: the store cannot record deliveries ({exc})")
-        log.error("sent %s to %s but could not record it: %s", mid, subscriber.email, exc)
-        return replace(base, status="unrecorded", papers=len(ids), message_id=mid, error=str(exc))
+    async with wire or contextlib.nullcontext():
+        # on the wire now (at most `connections` digests are): sent, then recorded
+        if halt is not None and halt.is_set():  # sending stopped while this one waited
+            return replace(base, status="stopped", papers=len(ids), error=halt.why)
+        try:
+            location = await outbox.send(message)
+        except DeliveryError as exc:
+            log.warning("delivery to %s failed: %s", subscriber.email, exc)
+            return replace(base, status="failed", papers=len(ids), message_id=mid, error=str(exc))
+        try:
+            store.record_delivery(
+                subscriber.email, ids, message_id=mid, run_at=now, sent_at=now, cursor=cursor
+            )
+        except StoreError as exc:
+            # sent but not remembered: it may go out once more next run: send nothing new
+            if halt is not None:
+                halt.stop(f"stopped sending: the store cannot record deliveries ({exc})")
+            log.error("sent %s to %s but could not record it: %s", mid, subscriber.email, exc)
+            return replace(
+                base, status="unrecorded", papers=len(ids), message_id=mid, error=str(exc)
+            )
     log.info("sent %s to %s: %d papers", mid, subscriber.email, len(ids))
     return replace(
         base,
@@ -245,6 +251,12 @@ class Halt(asyncio.Event):
         if not self.is_set():
             self.why = why
             self.set()
+
+
+async def _relay(stop: asyncio.Event, halt: Halt) -> None:
+    """A shutdown halts sending at once, for the digests already waiting their turn too."""
+    await stop.wait()
+    halt.stop("stopped sending: shutting down")
 
 
 async def send_alerts(
@@ -306,10 +318,14 @@ async def run_once(
     tick = clock or (lambda: now)
     sending_started = tick()
     served: set[str] = set()
+    relay = asyncio.create_task(_relay(stop, halt)) if stop is not None else None
     async with outbox:
         # Render the next digests while earlier ones are on the wire; never more in flight
         # than the outbox has connections for (twice, so a connection never waits idle).
         slots = asyncio.Semaphore(max(1, outbox.concurrency * 2))
+        # ...but never more digests on the wire (sent, not yet recorded) than connections:
+        # that bounds what a crash can send twice, and a stop reaches every digest in line
+        wire = asyncio.Semaphore(max(1, outbox.concurrency))
         tasks: list[asyncio.Task[DeliveryOutcome]] = []
         done = 0
 
@@ -340,6 +356,7 @@ async def run_once(
                         now=now,
                         halt=halt,
                         cursor=cursor,
+                        wire=wire,
                     )
                 )
                 task.add_done_callback(finished)
@@ -357,6 +374,8 @@ async def run_once(
             notes = await send_alerts(config, outcomes, store=store, outbox=outbox, now=now)
         except StoreError as exc:
             notes = [f"no alert check: {exc}"]
+    if relay is not None:
+        relay.cancel()
     if halt.is_set() and halt.why not in errors:
         errors.append(halt.why)
     sending = (tick() - sending_started).total_seconds()

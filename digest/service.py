@@ -78,6 +78,8 @@ async def serve(
                 await run_group(members, stopping)
         except DigestError as exc:
             log.error("run failed: %s: %s", label, exc)
+        except Exception as exc:  # a bug must not kill the service or print a traceback
+            log.error("run failed: %s: %s: %s", label, type(exc).__name__, exc)
         finally:
             if task is not None:
                 running.discard(task)
@@ -108,7 +110,9 @@ async def serve(
     log.info("serving; stop with SIGTERM or Ctrl-C")
     await stopping.wait()
     log.info("stopping: finishing the messages in flight")
-    scheduler.shutdown(wait=False)
+    scheduler.pause()  # no new job starts; the running ones see `stopping` and wind down
     if running:
-        await asyncio.wait(running, timeout=60)
+        # before the scheduler shuts down: its executor cancels the jobs it still holds
+        await asyncio.wait(running, timeout=120)
+    scheduler.shutdown(wait=False)
     log.info("stopped")

@@ -26,9 +26,11 @@ def _tree(folder: Path) -> dict[str, bytes]:
 
 
 def test_quickstart_has_install_dry_run_and_test_commands() -> None:
-    """The quickstart is one install, one offline dry-run and the test command CI runs."""
+    """The quickstart is a virtualenv, one install, one offline dry-run and the test command
+    CI runs."""
     lines = _quickstart()
-    assert lines[0].startswith("python -m pip install")
+    assert lines[0].startswith("python3 -m venv .venv")
+    assert lines[1].startswith("python -m pip install")
     assert any(line.startswith("digest run") and "--dry-run" in line for line in lines)
     test_command = lines[-1]
     assert test_command.startswith("python -m pytest")
@@ -76,3 +78,70 @@ def test_every_command_has_help() -> None:
             timeout=60,
         )
         assert sub.returncode == 0 and "--config" in sub.stdout
+
+
+def test_quickstart_virtualenv_line_makes_a_venv(tmp_path: Path) -> None:
+    """The README's virtualenv line, run by bash, makes a venv with a python in it."""
+    line = _quickstart()[0].replace("python3 -m venv", "python3 -m venv --without-pip")
+    done = subprocess.run(
+        ["bash", "-c", line], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / ".venv" / "bin" / "python").exists()
+
+
+def _blocks(kind: str) -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return re.findall(rf"```{kind}\n(.*?)```", text, re.DOTALL)
+
+
+def _as_here(command: str) -> list[str]:
+    """A README command for /opt/paper-digest, pointed at this checkout and the demo config,
+    as a dry-run (no network, no state)."""
+    argv = shlex.split(command.split(">>")[0])
+    assert argv[0] == "/opt/paper-digest/.venv/bin/digest", (
+        "cron and systemd need the venv's absolute path"
+    )
+    args = [
+        a.replace("/opt/paper-digest/my.toml", str(ROOT / "examples" / "demo.toml"))
+        for a in argv[1:]
+    ]
+    return [sys.executable, "-m", "digest", *args, "--dry-run"]
+
+
+def test_cron_line_and_systemd_unit_run(tmp_path: Path) -> None:
+    """The crontab line has five schedule fields and a command that runs; the systemd
+    service's ExecStart runs; the timer has a calendar and is persistent."""
+    (cron,) = _blocks("cron")
+    fields = cron.split()
+    assert len(fields) > 5 and all(re.fullmatch(r"[\d*,/-]+", f) for f in fields[:5])
+    (ini,) = _blocks("ini")
+    exec_start = re.search(r"^ExecStart=(.+)$", ini, re.M)
+    assert (
+        exec_start and "OnCalendar=" in ini and "Persistent=true" in ini and "Type=oneshot" in ini
+    )
+    for command in (" ".join(fields[5:]), exec_start.group(1)):
+        argv = [*_as_here(command), "--outbox", str(tmp_path / "out")]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_make_listings_rebuilds_the_bundled_listings(tmp_path: Path) -> None:
+    """examples/make_listings.py runs from a fresh checkout and rebuilds the sample listings
+    byte for byte."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "make_listings.py"),
+            str(ROOT / "bench" / "data" / "seed_listings.jsonl"),
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    for name in ("day1.xml", "day2.xml"):
+        assert (tmp_path / name).read_bytes() == (
+            ROOT / "examples" / "listings" / name
+        ).read_bytes()

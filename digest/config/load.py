@@ -87,7 +87,7 @@ def _check_store_url(url: str, path: Path) -> None:
 
     try:
         backend = make_url(url).get_backend_name()
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise _fail(
             path,
             "store.url",

@@ -19,7 +19,8 @@ from digest.sources.text import author_name, collapse, html_to_text, split_creat
 from digest.urls import web_url
 
 _RDF_TITLE = re.compile(
-    r"^(?P<title>.*?)\.?\s*\(arXiv:(?P<id>\S+?)\s*\[[^\]]*\](?:\s*(?P<updated>UPDATED))?\)\s*$",
+    r"^(?P<title>.*?)\.?\s*\(arXiv:(?P<id>\S+?)\s*\[[^\]]*\]"
+    r"(?:\s*(?P<updated>UPDATED)|\s*(?P<cross>CROSS LISTED))?\)\s*$",
     re.DOTALL,
 )
 _ARXIV_PREFIX = re.compile(
@@ -93,6 +94,7 @@ def entry_to_paper(entry: Any, *, source: str, base: str = "") -> Paper | None:
     announce = collapse(entry.get("arxiv_announce_type")) or (m.group("type") if m else None)
     if legacy:
         announce = "replace" if legacy.group("updated") else "new"
+        announce = "cross" if legacy.group("cross") else announce
     if m:
         abstract = unescape(m.group("rest"))
     elif legacy:
@@ -115,10 +117,10 @@ def entry_to_paper(entry: Any, *, source: str, base: str = "") -> Paper | None:
         return None
     pid, version = canonical_id(
         candidates=(
+            f"arXiv:{legacy.group('id')}" if legacy else None,  # carries the version
             guid,
             raw_link,
             f"arXiv:{m.group('id')}" if m else None,
-            f"arXiv:{legacy.group('id')}" if legacy else None,
         ),
         doi=doi,
         guid=guid,
