@@ -27,7 +27,7 @@ from digest.models import FeedState, RunReport, Subscriber
 from digest.pipeline import build_message, fetch_and_decide, run_once
 from digest.ranking.semantic import Embedder
 from digest.store import Store, dry_run_copy, store_exists
-from digest.timeutil import to_text
+from digest.timeutil import iso, to_text
 
 Progress = Callable[[int, int], None]
 
@@ -255,7 +255,7 @@ def status(config: Config, runs: int = 5) -> Status:
             SubscriberStatus(
                 name=s.name,
                 email=s.email,
-                last_delivery=last.get(s.email, (None, 0))[0],
+                last_delivery=iso(last.get(s.email, (None, 0))[0]),
                 papers_sent=last.get(s.email, (None, 0))[1],
             )
             for s in config.subscribers

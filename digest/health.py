@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from digest.timeutil import iso
 
 HEALTHY_WITHIN_HOURS = 48
 
@@ -78,8 +80,8 @@ def run_summary(report: dict[str, Any]) -> RunSummary:
     sources = report.get("sources", [])
     deliveries = report.get("deliveries", [])
     return RunSummary(
-        started=report.get("started", ""),
-        finished=report.get("finished", ""),
+        started=iso(report.get("started")) or "",
+        finished=iso(report.get("finished")) or "",
         sources_ok=sum(1 for s in sources if s["status"] in ("ok", "not-modified", "no-batch")),
         sources_stale=sum(1 for s in sources if s["status"] == "stale"),
         sources_failed=sum(1 for s in sources if s["status"] == "failed"),
@@ -96,7 +98,7 @@ def healthy(status: Status, now: datetime) -> Health:
     if not status.runs:
         return Health(True, "no runs yet")
     newest = status.runs[0]
-    finished = datetime.strptime(newest.finished[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    finished = datetime.fromisoformat(newest.finished)
     age = (now - finished).total_seconds() / 3600
     if age > HEALTHY_WITHIN_HOURS:
         return Health(False, f"newest run finished {age:.0f} h ago")

@@ -235,7 +235,7 @@ async def deliver_one(
     return replace(
         base,
         status="written" if outbox.dry_run else "sent",
-        papers=len(digest.papers),
+        papers=len(ids),  # every paper the email lists, as the ledger and the Subject count
         message_id=mid,
         location=location,
     )

@@ -17,3 +17,17 @@ def from_text(text: str | None) -> datetime | None:
     if not text:
         return None
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def iso(text: str | None) -> str | None:
+    """Any timestamp the store holds (ours, or str() of an aware datetime) as ISO 8601 UTC,
+    the one format reports and `status --json` show."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()

@@ -150,19 +150,36 @@ def test_a_compression_bomb_is_capped_on_decoded_bytes(
         smtp_port=smtp_server.port,
         extra="",
     )
-    config.write_text(config.read_text().replace("[fetch]\n", "[fetch]\nmax_bytes = 1048576\n"))
-    done = subprocess.run(
-        [sys.executable, "-c", PEAK, "run", "--config", str(config), "--now", DAY],
-        capture_output=True,
-        text=True,
-        timeout=180,
+    lexical = "\n[ranking]\nsemantic = false\n"  # no model in memory: the fetch shows
+    config.write_text(
+        config.read_text().replace("[fetch]\n", "[fetch]\nmax_bytes = 1048576\n") + lexical
     )
-    peak_mib = int(done.stderr.strip().splitlines()[-1].removeprefix("peak-rss-kib ")) / 1024
+    (tmp_path / "baseline").mkdir()
+    healthy = write_config(
+        tmp_path / "baseline",
+        sources=[("ok", http_server.url("/ok.xml"))],
+        subscribers=[ADA],
+        extra=lexical,
+    )
+
+    def peak(path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], float]:
+        done = subprocess.run(
+            [sys.executable, "-c", PEAK, "run", "--config", str(path), "--now", DAY, *extra],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        return done, int(done.stderr.strip().splitlines()[-1].removeprefix("peak-rss-kib ")) / 1024
+
+    _, base_mib = peak(healthy, "--dry-run")
+    done, peak_mib = peak(config)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert "1048576-byte limit (decoded)" in done.stdout
     assert [r.rcpt_tos for r in smtp_server.received] == [["ada@example.org"]]
-    assert peak_mib < 400, f"peak RSS {peak_mib:.0f} MiB"
+    assert peak_mib - base_mib < 48, (
+        f"peak RSS {peak_mib:.0f} MiB, {base_mib:.0f} MiB without the bomb"
+    )
 
 
 BROKEN = {
@@ -507,3 +524,56 @@ def test_sigterm_mid_send_finishes_records_and_exits_0(
     (report,) = [json.loads(r[0]) for r in db.execute("select report from runs")]
     statuses = Counter(d["status"] for d in report["deliveries"])
     assert statuses == {"sent": 2, "stopped": 2}
+
+
+def test_reports_agree_on_counts_and_times(
+    tmp_path: Path, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run report, the Subject and `status` give the same paper count for a digest, in
+    one vocabulary ('1 subscriber', '5 papers'); `status --json` has one ISO 8601 format."""
+    config = write_config(
+        tmp_path,
+        sources=[("day1", str(LISTINGS / "day1.xml"))],
+        subscribers=[{**BOB, "keywords": ["pruning"], "max_papers": 2}],
+        smtp_port=smtp_server.port,
+    )
+    result = run_cli(capsys, "run", "--config", config, "--now", DAY)
+    assert result.code == 0, result.out + result.err
+    reported = int(re.search(r"Bob <bob@example.org>: (\d+) papers? ->", result.out).group(1))
+    (message,) = [r.message for r in smtp_server.received]
+    subject = int(re.match(r"(\d+) new papers?", str(message["Subject"])).group(1))
+    status = run_cli(capsys, "status", "--config", config)
+    sent = int(
+        re.search(
+            r"Bob <bob@example.org>: last delivery \S+, (\d+) papers? sent", status.out
+        ).group(1)
+    )
+    assert reported == subject == sent, (reported, subject, sent)
+    check = run_cli(capsys, "check", "--config", config)
+    assert "(1 subscriber)" in check.out
+    data = json.loads(run_cli(capsys, "status", "--config", config, "--json").out)
+    stamps = [
+        data["runs"][0]["started"],
+        data["runs"][0]["finished"],
+        data["subscribers"][0]["last_delivery"],
+    ]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", t) for t in stamps), (
+        stamps
+    )
+
+
+def test_test_email_against_a_plain_port_tries_once_and_hints(
+    tmp_path: Path, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`test-email` with security = "tls" against a plain-text SMTP server makes one attempt
+    and says what to change."""
+    config = write_config(
+        tmp_path, sources=[("a", "a.xml")], subscribers=[ADA], smtp_port=smtp_server.port
+    )
+    config.write_text(config.read_text().replace('security = "none"', 'security = "tls"'))
+    started = datetime.now(UTC)
+    result = run_cli(capsys, "test-email", "--config", config, "--to", "me@example.org")
+    assert result.code == 1
+    assert 'use security = "starttls" or "none"' in result.err
+    assert (datetime.now(UTC) - started).total_seconds() < 10
+    assert smtp_server.received == []

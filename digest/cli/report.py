@@ -16,17 +16,22 @@ if TYPE_CHECKING:
 PROGRESS_FROM = 100  # subscribers; smaller lists finish before a bar is worth drawing
 
 
+def plural(count: int, noun: str) -> str:
+    """'1 subscriber', '2 subscribers': one vocabulary for counts everywhere."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def format_report(report: RunReport, *, outbox: Path | None = None) -> list[str]:
     """The run report as short human-readable lines."""
     lines: list[str] = []
     failed_sources = [s for s in report.sources if s.status == "failed"]
     lines.append(
         f"sources: {len(report.sources)} read, {len(failed_sources)} failed; "
-        f"{report.new_papers} new papers"
+        f"{plural(report.new_papers, 'new paper')}"
     )
     lines.append(f"ranking: {report.ranker}")
     for s in report.sources:
-        detail = s.error if s.error else f"{s.papers} papers, {s.new} new"
+        detail = s.error if s.error else f"{plural(s.papers, 'paper')}, {s.new} new"
         lines.append(f"  {s.status:<12} {s.name}: {detail}")
     verb = "written" if report.dry_run else "sent"
     done = [d for d in report.deliveries if d.status in ("sent", "written")]
@@ -34,7 +39,7 @@ def format_report(report: RunReport, *, outbox: Path | None = None) -> list[str]
     lines.append(f"emails: {len(done)} {verb}{where}")
     for d in report.deliveries:
         if d.status in ("sent", "written"):
-            detail = f"{d.papers} papers -> {d.location}"
+            detail = f"{plural(d.papers, 'paper')} -> {d.location}"
         elif d.status == "nothing-new":
             detail = "nothing new, no email"
         else:
@@ -42,7 +47,7 @@ def format_report(report: RunReport, *, outbox: Path | None = None) -> list[str]
         lines.append(f"  {d.status:<12} {d.subscriber} <{d.email}>: {detail}")
     if report.throughput is not None:
         lines.append(
-            f"throughput: {len(done)} emails in {report.sending_seconds:.1f} s "
+            f"throughput: {plural(len(done), 'email')} in {report.sending_seconds:.1f} s "
             f"({report.throughput:.1f}/s)"
         )
     lines.extend(f"note: {note}" for note in report.notes)

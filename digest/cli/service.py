@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from digest.cli.options import EXIT_FAILURES, config_option, load
-from digest.cli.report import format_report
+from digest.cli.report import format_report, plural
 
 if TYPE_CHECKING:
     from digest.config.values import Config
@@ -57,7 +57,7 @@ def check(config_path: Path, connect: bool) -> None:
     click.echo("schedule:")
     for slot, members in group_slots(config.slots).items():
         times = ", ".join(t.isoformat() for t in next_sends(slot, now, 3))
-        click.echo(f"  {slot.label()} ({len(members)} subscribers): next {times}")
+        click.echo(f"  {slot.label()} ({plural(len(members), 'subscriber')}): next {times}")
     if connect and not asyncio.run(_connect(config, now)):
         raise SystemExit(EXIT_FAILURES)
 
@@ -99,18 +99,20 @@ def status(config_path: Path, as_json: bool, runs: int, health: bool) -> None:
     if as_json:
         click.echo(json.dumps(asdict(state), indent=2, default=str))
         return
-    click.echo(f"store: {state.store} ({state.papers} papers)")
+    click.echo(f"store: {state.store} ({plural(state.papers, 'paper')})")
     click.echo("recent runs:" if state.runs else "recent runs: none yet")
     for r in state.runs:
         click.echo(
             f"  {r.started[:19]}  sources ok {r.sources_ok}, stale {r.sources_stale}, "
             f"failed {r.sources_failed}; emails sent {r.emails_sent}, failed "
-            f"{r.emails_failed}; {r.new_papers} new papers; "
+            f"{r.emails_failed}; {plural(r.new_papers, 'new paper')}; "
             f"sending {r.sending_seconds:.1f} s"
         )
     click.echo("subscribers:")
     for s in state.subscribers:
         when = s.last_delivery or "never"
-        click.echo(f"  {s.name} <{s.email}>: last delivery {when}, {s.papers_sent} papers sent")
+        click.echo(
+            f"  {s.name} <{s.email}>: last delivery {when}, {plural(s.papers_sent, 'paper')} sent"
+        )
     for name, streak in state.failing_sources.items():
         click.echo(f"FAILING: source {name} failed {streak} runs in a row")

@@ -43,6 +43,11 @@ def recent_runs(conn: Connection, limit: int, *, real_only: bool) -> list[dict[s
     return [json.loads(r) for r in conn.execute(query).scalars()]
 
 
+def _jsonable(value: object) -> str:
+    """Times as ISO 8601, anything else as its text."""
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
 def record_run(conn: Connection, report: RunReport) -> None:
     """Keep the run report."""
     conn.execute(
@@ -50,6 +55,6 @@ def record_run(conn: Connection, report: RunReport) -> None:
             started=to_text(report.started),
             finished=to_text(report.finished),
             dry_run=int(report.dry_run),
-            report=json.dumps(asdict(report), default=str),
+            report=json.dumps(asdict(report), default=_jsonable),
         )
     )
