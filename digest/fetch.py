@@ -169,9 +169,10 @@ class Fetcher:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         loop = asyncio.get_running_loop()
+        waited = min(self.slow, self.deadline / 2)
         slow = loop.call_later(
-            self.slow,
-            lambda: log.warning("source %s: no answer yet after %.0f s", source, self.slow),
+            waited,
+            lambda: log.warning("source %s: no answer yet after %.0f s", source, waited),
         )
         try:
             async with self._slots, asyncio.timeout(self.deadline):

@@ -331,6 +331,7 @@ def test_dead_silent_and_unknown_sources_fail_fast_and_clearly(
     )
     assert f"127.0.0.1:{refused_port} refused the connection" in out
     assert "no complete answer within 2 s" in out
+    assert "source silent: no answer yet after 1 s" in done.stderr
     assert [r.rcpt_tos for r in smtp_server.received] == [["ada@example.org"]]
 
 
@@ -577,3 +578,28 @@ def test_test_email_against_a_plain_port_tries_once_and_hints(
     assert 'use security = "starttls" or "none"' in result.err
     assert (datetime.now(UTC) - started).total_seconds() < 10
     assert smtp_server.received == []
+
+
+@pytest.mark.parametrize(
+    ("url", "private"),
+    [
+        ("http://127.0.0.1/x", True),
+        ("http://localhost:8080/x", True),
+        ("http://[::1]/x", True),
+        ("http://10.1.2.3/x", True),
+        ("http://192.168.0.1/x", True),
+        ("http://172.16.5.5/x", True),
+        ("http://169.254.169.254/latest/meta-data", True),
+        ("http://0.0.0.0/x", True),
+        ("http://[fd00::1]/x", True),
+        ("http://93.184.216.34/x", False),
+        ("https://[2606:4700::1111]/x", False),
+    ],
+)
+async def test_private_addresses_are_recognised(url: str, private: bool) -> None:
+    """Loopback, private, link-local (cloud metadata) and unspecified addresses count as
+    private for the redirect rule; public ones do not (tests cannot host a public address,
+    so the public-to-private refusal itself is pinned here, at the address check)."""
+    from digest.fetch import _private
+
+    assert await _private(url) is private
