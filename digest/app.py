@@ -27,6 +27,7 @@ from digest.models import FeedState, RunReport, Subscriber
 from digest.pipeline import build_message, fetch_and_decide, run_once
 from digest.ranking.semantic import Embedder
 from digest.store import Store, dry_run_copy, store_exists
+from digest.store.store import safe_url
 from digest.timeutil import iso, to_text
 
 Progress = Callable[[int, int], None]
@@ -249,7 +250,7 @@ def status(config: Config, runs: int = 5) -> Status:
     streaks = failing_streaks(reports)
     threshold = config.settings.alerts.failures
     return Status(
-        store=config.store_url,
+        store=safe_url(config.store_url),
         runs=tuple(run_summary(r) for r in reports[:runs]),
         subscribers=tuple(
             SubscriberStatus(

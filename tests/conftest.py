@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +93,55 @@ def write_config(
     path = folder / "config.toml"
     path.write_text("\n".join(lines) + extra, encoding="utf-8")
     return path
+
+
+PG_ADMIN = os.environ.get("DIGEST_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_admin() -> object:
+    """An autocommit psycopg connection to the test PostgreSQL server, or a reason why not."""
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed (pip install '.[postgres]')"
+    url = PG_ADMIN.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=5)
+    except psycopg.Error as exc:
+        return f"cannot reach PostgreSQL at {url}: {str(exc).strip()}"
+
+
+@contextmanager
+def _pg_database() -> Iterator[str]:
+    """A PostgreSQL database made for one test and dropped after it (its URL). Under CI=true
+    a missing PostgreSQL fails the test instead of skipping it."""
+    admin = _pg_admin()
+    if isinstance(admin, str):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI: {admin}")
+        pytest.skip(admin)
+    name = f"digest_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"')  # type: ignore[attr-defined]
+    try:
+        yield f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[attr-defined]
+        admin.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store URL: an SQLite file in tmp_path, or a PostgreSQL database of
+    its own (see _pg_database)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.sqlite3'}"
+        return
+    with _pg_database() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL database of this test's own."""
+    with _pg_database() as url:
+        yield url

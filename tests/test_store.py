@@ -1,47 +1,47 @@
-"""The SQLite store: migrations, merge on ingest, candidate windows, delivery ledger."""
+"""The store on SQLite and on PostgreSQL (each test in its own fresh database): migrations,
+merge on ingest, candidate windows, delivery ledger; and SQLite's dry-run copy."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect, update
 
 from digest.errors import StoreError
 from digest.models import Paper
 from digest.store import SCHEMA_VERSION, Store, dry_run_copy
+from digest.store.schema import meta
 
 T0 = datetime(2025, 9, 16, 7, 30, tzinfo=UTC)
 WEEK = timedelta(days=7)
 
 
-def test_new_store_is_migrated_to_the_current_schema(tmp_path: Path) -> None:
-    """Opening a fresh file creates every table and records the schema version."""
-    store = Store.sqlite(tmp_path / "s.db")
+def test_new_store_is_migrated_to_the_current_schema(store_url: str) -> None:
+    """Opening a fresh database creates every table and records the schema version."""
+    store = Store(store_url)
     assert store.schema_version() == SCHEMA_VERSION
+    tables = set(inspect(store.engine).get_table_names())
     store.close()
-    tables = {
-        r[0]
-        for r in sqlite3.connect(tmp_path / "s.db").execute(
-            "select name from sqlite_master where type='table'"
-        )
-    }
     assert {"meta", "papers", "sightings", "feed_state", "deliveries", "runs"} <= tables
+    store.close()
 
 
-def test_store_from_the_future_is_refused(tmp_path: Path) -> None:
+def test_store_from_the_future_is_refused(store_url: str) -> None:
     """A store written by a newer schema is refused with a clear error, not corrupted."""
-    Store.sqlite(tmp_path / "s.db").close()
-    with sqlite3.connect(tmp_path / "s.db") as db:
-        db.execute("update meta set value = '99' where key = 'schema_version'")
+    store = Store(store_url)
+    with store.engine.begin() as conn:
+        conn.execute(update(meta).where(meta.c.key == "schema_version").values(value="99"))
+    store.close()
     with pytest.raises(StoreError, match="newer"):
-        Store.sqlite(tmp_path / "s.db")
+        Store(store_url)
+    store.close()
 
 
-def test_ingest_counts_new_papers_and_merges_repeats(tmp_path: Path) -> None:
+def test_ingest_counts_new_papers_and_merges_repeats(store_url: str) -> None:
     """A paper seen again from another source is enriched, not counted as new."""
-    store = Store.sqlite(tmp_path / "s.db")
+    store = Store(store_url)
     rss = Paper(id="arxiv:2509.11992", title="T", abstract="long abstract", version=1)
     hf = Paper(id="arxiv:2509.11992", title="T", upvotes=42, github="https://github.com/x/y")
     assert store.ingest([rss], source="cs.LG", now=T0) == 1
@@ -55,13 +55,14 @@ def test_ingest_counts_new_papers_and_merges_repeats(tmp_path: Path) -> None:
         1,
     )
     assert store.count_papers() == 1
+    store.close()
 
 
 def test_candidates_exclude_sent_papers_and_papers_from_before_the_last_digest(
-    tmp_path: Path,
+    store_url: str,
 ) -> None:
     """After a digest, only papers first seen later are candidates; sent ones never return."""
-    store = Store.sqlite(tmp_path / "s.db")
+    store = Store(store_url)
     store.ingest([Paper(id="a", title="A"), Paper(id="b", title="B")], source="s", now=T0)
     papers, pools = store.candidate_pools(["x@y.org"], now=T0, lookback=WEEK)
     assert pools == [["a", "b"]] and set(papers) == {"a", "b"}
@@ -71,23 +72,26 @@ def test_candidates_exclude_sent_papers_and_papers_from_before_the_last_digest(
     papers, pools = store.candidate_pools(["x@y.org", "new@y.org"], now=later, lookback=WEEK)
     assert pools == [["c"], ["a", "b", "c"]]
     assert papers["c"].title == "C"
+    store.close()
 
 
-def test_papers_sent_in_a_later_window_are_never_candidates(tmp_path: Path) -> None:
+def test_papers_sent_in_a_later_window_are_never_candidates(store_url: str) -> None:
     """Even with runs stamped out of order, a paper already sent to someone is not offered again."""
-    store = Store.sqlite(tmp_path / "s.db")
+    store = Store(store_url)
     store.ingest([Paper(id="a", title="A")], source="s", now=T0 + timedelta(days=2))
     store.record_delivery("x@y.org", ["a"], message_id="<m@x>", run_at=T0, sent_at=T0)
     _, pools = store.candidate_pools(["x@y.org"], now=T0 + timedelta(days=3), lookback=WEEK)
     assert pools == [[]]
+    store.close()
 
 
-def test_recording_a_delivery_twice_is_harmless(tmp_path: Path) -> None:
+def test_recording_a_delivery_twice_is_harmless(store_url: str) -> None:
     """Recording the same papers again for a subscriber keeps one row each."""
-    store = Store.sqlite(tmp_path / "s.db")
+    store = Store(store_url)
     for _ in range(2):
         store.record_delivery("x@y.org", ["a", "b", "a"], message_id="<m>", run_at=T0, sent_at=T0)
     assert store.sent_ids("x@y.org") == {"a", "b"}
+    store.close()
 
 
 def test_dry_run_copy_reads_but_never_writes_the_original(tmp_path: Path) -> None:

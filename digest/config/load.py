@@ -100,6 +100,16 @@ def _check_store_url(url: str, path: Path) -> None:
         )
 
 
+def _with_password(url: str, env: str, path: Path) -> str:
+    """The store URL with the password read from the environment (never from the file)."""
+    from sqlalchemy.engine import make_url
+
+    password = os.environ.get(env)
+    if password is None:
+        raise _fail(path, "store.password_env", f"environment variable {env} is not set")
+    return make_url(url).set(password=password).render_as_string(hide_password=False)
+
+
 def resolve(settings: Settings, path: Path) -> Config:
     """Config values from validated settings: paths against the config's folder, the
     password from the environment, the TLS context; ConfigError for what cannot be used."""
@@ -108,6 +118,8 @@ def resolve(settings: Settings, path: Path) -> Config:
     store_url = store.url if store.url else f"sqlite:///{resolve_path(base, store.path)}"
     if store.url:
         _check_store_url(store.url, path)
+        if store.password_env:
+            store_url = _with_password(store.url, store.password_env, path)
     templates = None
     if settings.email.templates:
         templates = resolve_path(base, settings.email.templates)

@@ -27,6 +27,7 @@ class StoreSettings(Strict):
 
     path: Text = "state/digest.sqlite3"
     url: Text | None = None
+    password_env: Text | None = None  # the database password, from this variable
 
 
 class EmailSettings(Strict):

@@ -31,9 +31,9 @@ def _recorded(conn: Connection) -> tuple[str | None, int | None]:
     return revision, version
 
 
-def _newer(url: str, found: object) -> StoreError:
+def _newer(where: str, found: object) -> StoreError:
     return StoreError(
-        f"store {url!r}: schema version {found} is newer than this Paper Digest understands "
+        f"store {where}: schema version {found} is newer than this Paper Digest understands "
         f"({SCHEMA_VERSION}); upgrade the package"
     )
 
@@ -51,19 +51,19 @@ def _alembic(conn: Connection, action: str, revision: str) -> None:
         command.upgrade(cfg, revision)
 
 
-def migrate(engine: Engine, url: str) -> None:
+def migrate(engine: Engine, where: str) -> None:
     """Upgrade the database behind `engine` to HEAD in one transaction (nothing to do, and
-    Alembic not even imported, when it is current)."""
+    Alembic not even imported, when it is current); `where` names the store in errors."""
     with engine.begin() as conn:
         revision, version = _recorded(conn)
         if version is not None and version > SCHEMA_VERSION:
-            raise _newer(url, version)
+            raise _newer(where, version)
         if revision == HEAD:
             return
         if revision is None and version is not None:
             _alembic(conn, "stamp", LEGACY_REVISIONS[version])
         elif revision is not None and revision not in KNOWN:
-            raise _newer(url, repr(revision))
+            raise _newer(where, repr(revision))
         _alembic(conn, "upgrade", HEAD)
 
 

@@ -72,12 +72,15 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", sqlite.pragmas)
         try:
-            migrate(self.engine, url)
+            migrate(self.engine, self.where)
         except SQLAlchemyError as exc:
             self.engine.dispose()
             raise StoreError(
                 f"store {self.where}: cannot open or migrate it ({one_line(exc)})"
             ) from None
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -234,7 +237,7 @@ def dry_run_copy(url: str, folder: Path) -> Store:
     source = sqlite_file(url)
     if source is None:
         raise StoreError(
-            f"store {url!r}: dry-run copies an SQLite store; point [store] path at a file "
+            f"store {safe_url(url)}: dry-run copies an SQLite store; point [store] path at a file "
             "or run without --dry-run"
         )
     target = folder / "dry-run.sqlite3"
