@@ -52,3 +52,40 @@ def test_run_and_status_on_postgresql(
     monkeypatch.delenv("DIGEST_TEST_DB_PASSWORD")
     missing = run_cli(capsys, "status", "--config", config)
     assert missing.code == 2 and "store.password_env" in missing.err
+
+
+def test_two_runs_on_one_postgresql_store_never_both_send(
+    pg_url: str, tmp_path: Path, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two `digest run` processes on one PostgreSQL store, the second started while the
+    first is provably mid-send: the first sends every digest once, the second says 'already
+    running' and sends nothing (a session advisory lock, released when the first exits)."""
+    import subprocess
+    import sys
+
+    from tests.cli_helpers import wait_until
+
+    monkeypatch.setenv("DIGEST_TEST_DB_PASSWORD", "x")
+    config = _pg_config(tmp_path, pg_url, smtp_server)
+    people = "".join(
+        f'\n[[subscribers]]\nname = "R{i}"\nemail = "r{i}@example.org"\nkeywords = ["network"]\n'
+        for i in range(3)
+    )
+    config.write_text(config.read_text() + people)
+    argv = [sys.executable, "-m", "digest", "run", "--config", str(config), "--now", DAY1]
+    smtp_server.handler.hold_after = 0
+    first = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until(lambda: smtp_server.handler.held > 0, timeout=60), "first never sent"
+        second = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        smtp_server.handler.hold_after = None
+        out, err = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 0, out + err
+    assert second.returncode == 1 and "already running" in second.stderr, second.stderr
+    rcpts = sorted(r.rcpt_tos[0] for r in smtp_server.received)
+    assert rcpts == sorted(["ada@example.org", *(f"r{i}@example.org" for i in range(3))])
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "already running" not in again.stderr  # lock released

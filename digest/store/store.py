@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from digest.errors import StoreError
+from digest.errors import AlreadyRunningError, StoreError
 from digest.models import FeedState, Paper, RunReport
 from digest.store import ledger, runs, sqlite
 from digest.store import papers as paper_rows
@@ -48,6 +48,9 @@ def safe_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # an unparsable URL has nothing to hide
         return url
+
+
+RUN_LOCK_KEY = 0x50415045525F4447  # "PAPER_DG": the PostgreSQL advisory lock of a run
 
 
 class Store:
@@ -111,12 +114,36 @@ class Store:
 
     @contextmanager
     def run_lock(self) -> Iterator[None]:
-        """Hold the store's run lock for a real run, or raise AlreadyRunningError."""
-        if self.sqlite_path is None:
-            yield  # PostgreSQL: not locked yet (see README)
+        """Hold the store's run lock for a real run, or raise AlreadyRunningError: an flock
+        beside an SQLite file, a session advisory lock on PostgreSQL. Both vanish with the
+        process, so a crashed run never blocks the next one."""
+        if self.sqlite_path is not None:
+            with sqlite.run_lock(self.sqlite_path):
+                yield
             return
-        with sqlite.run_lock(self.sqlite_path):
+        if self.engine.dialect.name != "postgresql":
             yield
+            return
+        try:
+            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            got = conn.execute(select(func.pg_try_advisory_lock(RUN_LOCK_KEY))).scalar()
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"store {self.where}: cannot take the run lock ({one_line(exc)})"
+            ) from None
+        try:
+            if not got:
+                raise AlreadyRunningError(
+                    f"already running: another digest run holds the run lock of {self.where}; "
+                    "this one sent nothing"
+                )
+            yield
+        finally:
+            try:
+                if got:
+                    conn.execute(select(func.pg_advisory_unlock(RUN_LOCK_KEY)))
+            finally:
+                conn.close()
 
     def schema_version(self) -> int:
         """The schema version recorded in the store (0 for an empty database)."""
