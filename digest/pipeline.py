@@ -126,24 +126,28 @@ def _vectors(
     return {k: np.frombuffer(blob, dtype=np.float32) for k, blob in {**cached, **new}.items()}
 
 
-def plan_digests(
+def rank_batch(
     config: Config, store: Store, *, now: datetime, embedder: Embedder | None = None
-) -> Iterator[Planned]:
-    """Rank every subscriber's unsent candidates in one batch, then yield each subscriber's
-    digest (None when nothing matched) as it is needed."""
+) -> Batch:
+    """Rank every subscriber's unsent candidates in one batch (embedding new papers first)."""
     subscribers = config.subscribers
     lookback = timedelta(days=config.settings.email.lookback_days)
     papers, pools = store.candidate_pools(
         [sub.email for sub in subscribers], now=now, lookback=lookback
     )
     semantic = embed(embedder, papers.values(), subscribers, store) if embedder else None
-    batch = Batch(
+    return Batch(
         papers.values(),
         subscribers,
         candidates=pools,
         settings=ranking_settings(config),
         semantic=semantic,
     )
+
+
+def plan_digests(batch: Batch, *, now: datetime) -> Iterator[Planned]:
+    """Each subscriber's digest (None when nothing matched), built as it is needed."""
+    subscribers = batch.subscribers
     for row, sub in enumerate(subscribers):
         ranking = batch.ranking(row)
         if not ranking.items:
@@ -313,7 +317,14 @@ async def run_once(
     except StoreError as exc:
         errors.append(str(exc))
         cursor = None
-    plans = plan_digests(config, store, now=now, embedder=embedder)
+    try:  # ranked before the sending clock starts: embedding new papers is not sending
+        plans: Iterator[Planned] = plan_digests(
+            rank_batch(config, store, now=now, embedder=embedder), now=now
+        )
+    except StoreError as exc:
+        errors.append(str(exc))
+        halt.stop(f"not sent: {exc}")
+        plans = iter(())
     total = len(config.subscribers)
     tick = clock or (lambda: now)
     sending_started = tick()
