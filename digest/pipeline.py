@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from email.message import Message
 
-import numpy as np
-import numpy.typing as npt
 from jinja2 import Environment, TemplateError
 
 from digest.config.values import Config
@@ -31,18 +29,12 @@ from digest.models import (
     DeliveryOutcome,
     Digest,
     FeedState,
-    Paper,
     RunReport,
-    Scored,
     SourceOutcome,
     Subscriber,
 )
-from digest.ranking.batch import Batch
-from digest.ranking.index import ScoringParams
-from digest.ranking.keywords import parse_keyword
-from digest.ranking.reasons import PARTLY
-from digest.ranking.score import Semantic
-from digest.ranking.semantic import Embedder, paper_text
+from digest.plan import Planned, plan_digests, rank_batch
+from digest.ranking.semantic import Embedder
 from digest.sources.base import SourceSettings
 from digest.store import Store
 
@@ -86,90 +78,7 @@ async def read_source(
     return decision.outcome(source.name, new)
 
 
-Planned = tuple[Subscriber, Digest | None]
 log = logging.getLogger("digest.run")
-
-
-def ranking_settings(config: Config) -> ScoringParams:
-    """The ranking settings a config asks for."""
-    ranking = config.settings.ranking
-    return ScoringParams(
-        popularity_weight=ranking.popularity_weight,
-        more_limit=ranking.more,
-        semantic_weight=ranking.semantic_weight,
-    )
-
-
-def embed(
-    embedder: Embedder, papers: Iterable[Paper], subscribers: Sequence[Subscriber], store: Store
-) -> Semantic:
-    """Paper and keyword vectors, cached in the store so each is embedded once per model."""
-    texts = {p.id: paper_text(p) for p in papers}
-    labels = {
-        parse_keyword(k).label: parse_keyword(k).label for s in subscribers for k in s.keywords
-    }
-    return Semantic(
-        papers=_vectors(embedder, texts, store, kind="paper"),
-        keywords=_vectors(embedder, labels, store, kind="keyword"),
-    )
-
-
-def _vectors(
-    embedder: Embedder, texts: dict[str, str], store: Store, *, kind: str
-) -> dict[str, npt.NDArray[np.float32]]:
-    """Vectors of `texts` by key: cached ones from the store, the rest embedded and saved."""
-    cached = store.embeddings(list(texts), model=embedder.name, kind=kind)
-    missing = [k for k in texts if k not in cached]
-    fresh = embedder.encode([texts[k] for k in missing])
-    new = {k: row.astype(np.float32).tobytes() for k, row in zip(missing, fresh, strict=True)}
-    store.save_embeddings(new, model=embedder.name, kind=kind)
-    return {k: np.frombuffer(blob, dtype=np.float32) for k, blob in {**cached, **new}.items()}
-
-
-def rank_batch(
-    config: Config, store: Store, *, now: datetime, embedder: Embedder | None = None
-) -> Batch:
-    """Rank every subscriber's unsent candidates in one batch (embedding new papers first)."""
-    subscribers = config.subscribers
-    lookback = timedelta(days=config.settings.email.lookback_days)
-    papers, pools = store.candidate_pools(
-        [sub.email for sub in subscribers], now=now, lookback=lookback
-    )
-    semantic = embed(embedder, papers.values(), subscribers, store) if embedder else None
-    return Batch(
-        papers.values(),
-        subscribers,
-        candidates=pools,
-        settings=ranking_settings(config),
-        semantic=semantic,
-    )
-
-
-def plan_digests(batch: Batch, *, now: datetime) -> Iterator[Planned]:
-    """Each subscriber's digest (None when nothing matched), built as it is needed."""
-    subscribers = batch.subscribers
-    for row, sub in enumerate(subscribers):
-        ranking = batch.ranking(row)
-        if not ranking.items:
-            yield sub, None
-            continue
-        cap = sub.max_papers
-        yield (
-            sub,
-            Digest(
-                subscriber=sub,
-                day=now.date(),
-                papers=ranking.items[:cap],
-                more=tuple(i for i in ranking.items[cap:] if not weak(i)),
-                matched=ranking.matched,
-            ),
-        )
-
-
-def weak(item: Scored) -> bool:
-    """Listed only for some words of keywords: shown in the top list when it ranks there,
-    never among the further matches or counted as a match."""
-    return bool(item.reasons) and all(r.startswith(PARTLY) for r in item.reasons)
 
 
 def build_message(config: Config, digest: Digest, env: Environment, *, now: datetime) -> Message:
@@ -321,8 +230,7 @@ async def run_once(
         plans: Iterator[Planned] = plan_digests(
             rank_batch(config, store, now=now, embedder=embedder), now=now
         )
-    except StoreError as exc:
-        errors.append(str(exc))
+    except StoreError as exc:  # the candidates could not be read: nobody is served
         halt.stop(f"not sent: {exc}")
         plans = iter(())
     total = len(config.subscribers)
@@ -347,34 +255,30 @@ async def run_once(
             if progress is not None:
                 progress(done, total)
 
-        try:
-            for subscriber, digest in plans:
-                await slots.acquire()
-                if stop is not None and stop.is_set():
-                    halt.stop("stopped sending: shutting down")
-                if halt.is_set():
-                    slots.release()  # finish what is in flight, start nothing new
-                    break
-                served.add(subscriber.email)
-                task = asyncio.create_task(
-                    deliver_one(
-                        subscriber,
-                        digest,
-                        config=config,
-                        env=env,
-                        store=store,
-                        outbox=outbox,
-                        now=now,
-                        halt=halt,
-                        cursor=cursor,
-                        wire=wire,
-                    )
+        for subscriber, digest in plans:
+            await slots.acquire()
+            if stop is not None and stop.is_set():
+                halt.stop("stopped sending: shutting down")
+            if halt.is_set():
+                slots.release()  # finish what is in flight, start nothing new
+                break
+            served.add(subscriber.email)
+            task = asyncio.create_task(
+                deliver_one(
+                    subscriber,
+                    digest,
+                    config=config,
+                    env=env,
+                    store=store,
+                    outbox=outbox,
+                    now=now,
+                    halt=halt,
+                    cursor=cursor,
+                    wire=wire,
                 )
-                task.add_done_callback(finished)
-                tasks.append(task)
-        except StoreError as exc:  # the candidates could not be read: nobody is served
-            errors.append(str(exc))
-            halt.stop(f"not sent: {exc}")
+            )
+            task.add_done_callback(finished)
+            tasks.append(task)
         deliveries = list(await asyncio.gather(*tasks))
         deliveries += [
             DeliveryOutcome(sub.name, sub.email, status="stopped", error=halt.why)

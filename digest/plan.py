@@ -1,0 +1,105 @@
+"""What each subscriber gets this run: candidates from the store, embeddings (cached), one
+ranking batch, and each digest built from it as it is needed. The store is read and the
+embedding cache written; nothing is sent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
+
+from digest.config.values import Config
+from digest.models import Digest, Paper, Scored, Subscriber
+from digest.ranking.batch import Batch
+from digest.ranking.index import ScoringParams
+from digest.ranking.keywords import parse_keyword
+from digest.ranking.reasons import PARTLY
+from digest.ranking.score import Semantic
+from digest.ranking.semantic import Embedder, paper_text
+from digest.store import Store
+
+Planned = tuple[Subscriber, Digest | None]
+
+
+def ranking_settings(config: Config) -> ScoringParams:
+    """The ranking settings a config asks for."""
+    ranking = config.settings.ranking
+    return ScoringParams(
+        popularity_weight=ranking.popularity_weight,
+        more_limit=ranking.more,
+        semantic_weight=ranking.semantic_weight,
+    )
+
+
+def embed(
+    embedder: Embedder, papers: Iterable[Paper], subscribers: Sequence[Subscriber], store: Store
+) -> Semantic:
+    """Paper and keyword vectors, cached in the store so each is embedded once per model."""
+    texts = {p.id: paper_text(p) for p in papers}
+    labels = {
+        parse_keyword(k).label: parse_keyword(k).label for s in subscribers for k in s.keywords
+    }
+    return Semantic(
+        papers=_vectors(embedder, texts, store, kind="paper"),
+        keywords=_vectors(embedder, labels, store, kind="keyword"),
+    )
+
+
+def _vectors(
+    embedder: Embedder, texts: dict[str, str], store: Store, *, kind: str
+) -> dict[str, npt.NDArray[np.float32]]:
+    """Vectors of `texts` by key: cached ones from the store, the rest embedded and saved."""
+    cached = store.embeddings(list(texts), model=embedder.name, kind=kind)
+    missing = [k for k in texts if k not in cached]
+    fresh = embedder.encode([texts[k] for k in missing])
+    new = {k: row.astype(np.float32).tobytes() for k, row in zip(missing, fresh, strict=True)}
+    store.save_embeddings(new, model=embedder.name, kind=kind)
+    return {k: np.frombuffer(blob, dtype=np.float32) for k, blob in {**cached, **new}.items()}
+
+
+def rank_batch(
+    config: Config, store: Store, *, now: datetime, embedder: Embedder | None = None
+) -> Batch:
+    """Rank every subscriber's unsent candidates in one batch (embedding new papers first)."""
+    subscribers = config.subscribers
+    lookback = timedelta(days=config.settings.email.lookback_days)
+    papers, pools = store.candidate_pools(
+        [sub.email for sub in subscribers], now=now, lookback=lookback
+    )
+    semantic = embed(embedder, papers.values(), subscribers, store) if embedder else None
+    return Batch(
+        papers.values(),
+        subscribers,
+        candidates=pools,
+        settings=ranking_settings(config),
+        semantic=semantic,
+    )
+
+
+def plan_digests(batch: Batch, *, now: datetime) -> Iterator[Planned]:
+    """Each subscriber's digest (None when nothing matched), built as it is needed."""
+    subscribers = batch.subscribers
+    for row, sub in enumerate(subscribers):
+        ranking = batch.ranking(row)
+        if not ranking.items:
+            yield sub, None
+            continue
+        cap = sub.max_papers
+        yield (
+            sub,
+            Digest(
+                subscriber=sub,
+                day=now.date(),
+                papers=ranking.items[:cap],
+                more=tuple(i for i in ranking.items[cap:] if not weak(i)),
+                matched=ranking.matched,
+            ),
+        )
+
+
+def weak(item: Scored) -> bool:
+    """Listed only for some words of keywords: shown in the top list when it ranks there,
+    never among the further matches or counted as a match."""
+    return bool(item.reasons) and all(r.startswith(PARTLY) for r in item.reasons)
