@@ -131,17 +131,27 @@ class Semantic:
 
 
 def _row_scale(
-    values: Floats, inside: npt.NDArray[np.bool_], weight: float
+    values: Floats, inside: npt.NDArray[np.bool_], first: Ints, weight: float
 ) -> tuple[Floats, Floats]:
     """Per row, (factor, offset) that map the row's values inside its pool onto [0, weight]
-    (min-max scaling; an empty or flat row maps to `weight`)."""
-    lo = np.where(inside, values, np.float32(np.inf)).min(axis=1, keepdims=True)
-    hi = np.where(inside, values, np.float32(-np.inf)).max(axis=1, keepdims=True)
-    span = hi - lo
-    ok = np.isfinite(span) & (span > 0)
+    (min-max scaling; an empty or flat row maps to `weight`). `first` is each row's first
+    column inside the pool (-1 when empty): outside columns take its value, so one masked
+    copy serves both the minimum and the maximum."""
+    fill = values[np.arange(values.shape[0]), np.maximum(first, 0)][:, None]
+    masked = np.where(inside, values, fill)
+    lo = masked.min(axis=1, keepdims=True)
+    span = masked.max(axis=1, keepdims=True) - lo
+    ok = (first >= 0)[:, None] & (span > 0)
     factor = np.where(ok, weight / np.where(ok, span, 1), 0).astype(np.float32)
-    offset = np.where(ok, -np.where(ok, lo, 0) * factor, weight).astype(np.float32)
+    offset = np.where(ok, -lo * factor, weight).astype(np.float32)
     return factor, offset
+
+
+def _first_inside(inside: npt.NDArray[np.bool_]) -> Ints:
+    """Each row's first True column, -1 for a row with none."""
+    first: Ints = inside.argmax(axis=1).astype(np.int32)
+    first[~inside[np.arange(inside.shape[0]), first]] = -1
+    return first
 
 
 def _keyword_max(wanted: sparse.csr_matrix, k_cos_padded: Floats) -> Floats:
@@ -250,8 +260,9 @@ def score_all(
             hit |= similar
             strong |= similar
             inside = hit & open_
-            rel_factor, rel_offset = _row_scale(rel, inside, 1.0 - s.semantic_weight)
-            sem_factor, sem_offset = _row_scale(sem, inside, s.semantic_weight)
+            first = _first_inside(inside)
+            rel_factor, rel_offset = _row_scale(rel, inside, first, 1.0 - s.semantic_weight)
+            sem_factor, sem_offset = _row_scale(sem, inside, first, s.semantic_weight)
             rel *= rel_factor  # the two sides min-max scaled over the pool, then mixed
             sem *= sem_factor
             rel += sem
