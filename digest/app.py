@@ -24,8 +24,10 @@ from digest.mail.deliver import FileOutbox, Outbox, SmtpOutbox
 from digest.mail.render import make_environment
 from digest.mail.sample import sample_digest
 from digest.models import FeedState, RunReport, Subscriber
-from digest.pipeline import build_message, fetch_and_decide, run_once
+from digest.pipeline import fetch_and_decide, run_once
 from digest.ranking.semantic import Embedder
+from digest.send import build_message
+from digest.shared import Share, run_shared
 from digest.store import Store, dry_run_copy, store_exists
 from digest.store.store import safe_url
 from digest.timeutil import iso, to_text
@@ -112,18 +114,42 @@ class Runner:
         progress: Progress | None = None,
         stop: asyncio.Event | None = None,
         clock: Callable[[], datetime] | None = None,
+        label: str = "all subscribers",
+        fire: datetime | None = None,
     ) -> RunReport:
-        """One pass: fetch, store, rank, send, record. A real run holds the store's run lock;
-        a dry-run works on a throwaway copy of the store and leaves it byte-identical."""
+        """One pass: fetch, store, rank, send, record. A real run on SQLite holds the
+        store's run lock; on PostgreSQL it is shared with the other instances running the
+        same group (`label` names it, `fire` is the scheduled moment a `serve` job is for).
+        A dry-run leaves the store as it was (a throwaway copy, or a rolled-back transaction)."""
         with tempfile.TemporaryDirectory(prefix="digest-dry-run-") as scratch, ExitStack() as out:
             if self.dry_run:
                 store = dry_run_copy(self.config.store_url, Path(scratch))
             else:
                 store = Store(self.config.store_url)
             out.callback(store.close)
-            if not self.dry_run:
+            shared = not self.dry_run and store.engine.dialect.name == "postgresql"
+            if not self.dry_run and not shared:
                 out.enter_context(store.run_lock())
             async with fetcher(self.config) as fetch:
+                if shared:  # instances on one PostgreSQL share the run (digest.shared)
+                    settings = self.config.settings.store
+                    return await run_shared(
+                        self.config,
+                        now=now,
+                        store=store,
+                        outbox=self.outbox,
+                        fetcher=fetch,
+                        share=Share(
+                            label=label,
+                            fire=fire,
+                            lease=settings.lease_seconds,
+                            batch=settings.claim_batch,
+                        ),
+                        clock=clock or (lambda: datetime.now(UTC)),
+                        embedder=self.embedder,
+                        progress=progress,
+                        stop=stop,
+                    )
                 return await run_once(
                     self.config,
                     now=now,
@@ -291,8 +317,11 @@ async def serve(config: Config, *, on_report: Callable[[RunReport], None]) -> No
     goes to `on_report`."""
     from digest.service import serve as schedule
 
-    async def run_group(members: list[int], stop: asyncio.Event) -> None:
-        report = await run(config.narrowed(members), now=datetime.now(UTC), stop=stop)
+    async def run_group(
+        members: list[int], stop: asyncio.Event, label: str, fire: datetime | None
+    ) -> None:
+        runner = Runner(config.narrowed(members))
+        report = await runner.run(now=datetime.now(UTC), stop=stop, label=label, fire=fire)
         on_report(report)
 
     await schedule(config, run_group, delivered_since=lambda m, t: delivered_since(config, m, t))

@@ -138,6 +138,8 @@ class RunReport:
     notes: tuple[str, ...] = field(default=())
     ranker: str = "lexical"  # or "hybrid (<model>)"
     errors: tuple[str, ...] = ()  # what went wrong for the whole run (the store, mostly)
+    instance: str = ""  # which instance did this (shared runs on PostgreSQL)
+    statements: int = 0  # SQL statements this instance sent during the run
 
     @property
     def throughput(self) -> float | None:

@@ -3,38 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
-from email.message import Message
-
-from jinja2 import Environment, TemplateError
 
 from digest.config.values import Config
 from digest.decide import Decision, decide, due_alerts, failed
 from digest.errors import DeliveryError, SourceError, StoreError
 from digest.fetch import Fetcher
 from digest.health import failing_streaks
-from digest.mail.compose import alert_message, compose
+from digest.mail.compose import alert_message
 from digest.mail.deliver import Outbox
-from digest.mail.render import (
-    make_environment,
-    render_digest,
-    template_problem,
-    unsubscribe_links,
-)
 from digest.models import (
     DeliveryOutcome,
-    Digest,
     FeedState,
     RunReport,
     SourceOutcome,
-    Subscriber,
 )
-from digest.plan import Planned, plan_digests, rank_batch
+from digest.plan import plan_digests, rank_batch
+from digest.ranking.batch import Batch
 from digest.ranking.semantic import Embedder
+from digest.send import Halt, in_order, relay_stop, send_all
 from digest.sources.base import SourceSettings
 from digest.store import Store
 
@@ -81,97 +71,6 @@ async def read_source(
 log = logging.getLogger("digest.run")
 
 
-def build_message(config: Config, digest: Digest, env: Environment, *, now: datetime) -> Message:
-    """Render and compose one digest with the config's sender, unsubscribe links and List-Id."""
-    email = config.settings.email
-    sub = digest.subscriber
-    unsubscribe = unsubscribe_links(email.unsubscribe, sub.email)
-    rendered = render_digest(digest, env, unsubscribe=unsubscribe)
-    return compose(
-        rendered,
-        sender=email.sender,
-        to_name=sub.name,
-        to_email=sub.email,
-        day=digest.day,
-        paper_ids=[s.paper.id for s in (*digest.papers, *digest.more)],
-        now=now,
-        unsubscribe=unsubscribe,
-        list_id=email.list_id,
-    )
-
-
-async def deliver_one(
-    subscriber: Subscriber,
-    digest: Digest | None,
-    *,
-    config: Config,
-    env: Environment,
-    store: Store,
-    outbox: Outbox,
-    now: datetime,
-    halt: Halt | None = None,
-    cursor: int | None = None,
-    wire: asyncio.Semaphore | None = None,
-) -> DeliveryOutcome:
-    """Render, send and record one subscriber's digest (nothing, once `halt` is set)."""
-    base = DeliveryOutcome(subscriber=subscriber.name, email=subscriber.email, status="nothing-new")
-    if digest is None:
-        return base
-    ids = [s.paper.id for s in (*digest.papers, *digest.more)]
-    try:
-        message = build_message(config, digest, env, now=now)
-    except TemplateError as exc:
-        return replace(base, status="failed", error=template_problem(exc))
-    mid = str(message["Message-ID"])
-    async with wire or contextlib.nullcontext():
-        # on the wire now (at most `connections` digests are): sent, then recorded
-        if halt is not None and halt.is_set():  # sending stopped while this one waited
-            return replace(base, status="stopped", papers=len(ids), error=halt.why)
-        try:
-            location = await outbox.send(message)
-        except DeliveryError as exc:
-            log.warning("delivery to %s failed: %s", subscriber.email, exc)
-            return replace(base, status="failed", papers=len(ids), message_id=mid, error=str(exc))
-        try:
-            store.record_delivery(
-                subscriber.email, ids, message_id=mid, run_at=now, sent_at=now, cursor=cursor
-            )
-        except StoreError as exc:
-            # sent but not remembered: it may go out once more next run: send nothing new
-            if halt is not None:
-                halt.stop(f"stopped sending: the store cannot record deliveries ({exc})")
-            log.error("sent %s to %s but could not record it: %s", mid, subscriber.email, exc)
-            return replace(
-                base, status="unrecorded", papers=len(ids), message_id=mid, error=str(exc)
-            )
-    log.info("sent %s to %s: %d papers", mid, subscriber.email, len(ids))
-    return replace(
-        base,
-        status="written" if outbox.dry_run else "sent",
-        papers=len(ids),  # every paper the email lists, as the ledger and the Subject count
-        message_id=mid,
-        location=location,
-    )
-
-
-class Halt(asyncio.Event):
-    """Set when sending must stop (a shutdown, a failed ledger write), with the reason."""
-
-    why = ""
-
-    def stop(self, why: str) -> None:
-        """Stop sending, keeping the first reason given."""
-        if not self.is_set():
-            self.why = why
-            self.set()
-
-
-async def _relay(stop: asyncio.Event, halt: Halt) -> None:
-    """A shutdown halts sending at once, for the digests already waiting their turn too."""
-    await stop.wait()
-    halt.stop("stopped sending: shutting down")
-
-
 async def send_alerts(
     config: Config,
     outcomes: Sequence[SourceOutcome],
@@ -199,6 +98,27 @@ async def send_alerts(
     return [f"alert sent to {alerts.admin_email}: {names} failed {alerts.failures} runs in a row"]
 
 
+async def fetch_all(
+    config: Config, *, store: Store, fetcher: Fetcher, now: datetime
+) -> list[SourceOutcome]:
+    """Read every source at once; each outcome says what it gave or why not."""
+    return list(
+        await asyncio.gather(
+            *(read_source(s, fetcher=fetcher, store=store, now=now) for s in config.sources)
+        )
+    )
+
+
+def plan_all(
+    config: Config, store: Store, *, now: datetime, embedder: Embedder | None, upto: int | None
+) -> tuple[Batch | None, str | None]:
+    """Rank every subscriber's candidates (up to paper seq `upto`), or say why it could not."""
+    try:  # ranked before the sending clock starts: embedding new papers is not sending
+        return rank_batch(config, store, now=now, embedder=embedder, upto=upto), None
+    except StoreError as exc:  # the candidates could not be read: nobody is served
+        return None, f"not sent: {exc}"
+
+
 async def run_once(
     config: Config,
     *,
@@ -215,10 +135,7 @@ async def run_once(
 
     `now` stamps everything the run records; `clock` (default: always `now`) only times it.
     """
-    outcomes = await asyncio.gather(
-        *(read_source(s, fetcher=fetcher, store=store, now=now) for s in config.sources)
-    )
-    env = make_environment(config.templates)
+    outcomes = await fetch_all(config, store=store, fetcher=fetcher, now=now)
     halt = Halt()
     errors: list[str] = []
     try:
@@ -226,60 +143,25 @@ async def run_once(
     except StoreError as exc:
         errors.append(str(exc))
         cursor = None
-    try:  # ranked before the sending clock starts: embedding new papers is not sending
-        plans: Iterator[Planned] = plan_digests(
-            rank_batch(config, store, now=now, embedder=embedder), now=now
-        )
-    except StoreError as exc:  # the candidates could not be read: nobody is served
-        halt.stop(f"not sent: {exc}")
-        plans = iter(())
-    total = len(config.subscribers)
+    batch, why = plan_all(config, store, now=now, embedder=embedder, upto=None)
+    if why is not None:
+        halt.stop(why)
+    plans = plan_digests(batch, now=now) if batch is not None else iter(())
     tick = clock or (lambda: now)
     sending_started = tick()
-    served: set[str] = set()
-    relay = asyncio.create_task(_relay(stop, halt)) if stop is not None else None
+    relay = asyncio.create_task(relay_stop(stop, halt)) if stop is not None else None
     async with outbox:
-        # Render the next digests while earlier ones are on the wire; never more in flight
-        # than the outbox has connections for (twice, so a connection never waits idle).
-        slots = asyncio.Semaphore(max(1, outbox.concurrency * 2))
-        # ...but never more digests on the wire (sent, not yet recorded) than connections:
-        # that bounds what a crash can send twice, and a stop reaches every digest in line
-        wire = asyncio.Semaphore(max(1, outbox.concurrency))
-        tasks: list[asyncio.Task[DeliveryOutcome]] = []
-        done = 0
-
-        def finished(_: asyncio.Task[DeliveryOutcome]) -> None:
-            nonlocal done
-            done += 1
-            slots.release()
-            if progress is not None:
-                progress(done, total)
-
-        for subscriber, digest in plans:
-            await slots.acquire()
-            if stop is not None and stop.is_set():
-                halt.stop("stopped sending: shutting down")
-            if halt.is_set():
-                slots.release()  # finish what is in flight, start nothing new
-                break
-            served.add(subscriber.email)
-            task = asyncio.create_task(
-                deliver_one(
-                    subscriber,
-                    digest,
-                    config=config,
-                    env=env,
-                    store=store,
-                    outbox=outbox,
-                    now=now,
-                    halt=halt,
-                    cursor=cursor,
-                    wire=wire,
-                )
-            )
-            task.add_done_callback(finished)
-            tasks.append(task)
-        deliveries = list(await asyncio.gather(*tasks))
+        deliveries, served = await send_all(
+            config,
+            in_order(plans),
+            store=store,
+            outbox=outbox,
+            now=now,
+            halt=halt,
+            cursor=cursor,
+            progress=progress,
+            stop=stop,
+        )
         deliveries += [
             DeliveryOutcome(sub.name, sub.email, status="stopped", error=halt.why)
             for sub in config.subscribers
@@ -293,7 +175,6 @@ async def run_once(
         relay.cancel()
     if halt.is_set() and halt.why not in errors:
         errors.append(halt.why)
-    sending = (tick() - sending_started).total_seconds()
     report = RunReport(
         started=now,
         finished=clock() if clock else now,
@@ -301,11 +182,16 @@ async def run_once(
         sources=tuple(outcomes),
         deliveries=tuple(deliveries),
         new_papers=sum(o.new for o in outcomes),
-        sending_seconds=sending,
+        sending_seconds=(tick() - sending_started).total_seconds(),
         notes=tuple(notes),
         ranker=f"hybrid ({embedder.name})" if embedder else "lexical",
         errors=tuple(errors),
     )
+    return keep_report(store, report)
+
+
+def keep_report(store: Store, report: RunReport) -> RunReport:
+    """Record the report for `digest status`; a failure to do so is added to it."""
     try:
         store.record_run(report)
     except StoreError as exc:

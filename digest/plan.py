@@ -60,13 +60,19 @@ def _vectors(
 
 
 def rank_batch(
-    config: Config, store: Store, *, now: datetime, embedder: Embedder | None = None
+    config: Config,
+    store: Store,
+    *,
+    now: datetime,
+    embedder: Embedder | None = None,
+    upto: int | None = None,
 ) -> Batch:
-    """Rank every subscriber's unsent candidates in one batch (embedding new papers first)."""
+    """Rank every subscriber's unsent candidates (papers up to seq `upto`) in one batch,
+    embedding new papers first."""
     subscribers = config.subscribers
     lookback = timedelta(days=config.settings.email.lookback_days)
     papers, pools = store.candidate_pools(
-        [sub.email for sub in subscribers], now=now, lookback=lookback
+        [sub.email for sub in subscribers], now=now, lookback=lookback, upto=upto
     )
     semantic = embed(embedder, papers.values(), subscribers, store) if embedder else None
     return Batch(
@@ -80,23 +86,27 @@ def rank_batch(
 
 def plan_digests(batch: Batch, *, now: datetime) -> Iterator[Planned]:
     """Each subscriber's digest (None when nothing matched), built as it is needed."""
-    subscribers = batch.subscribers
-    for row, sub in enumerate(subscribers):
-        ranking = batch.ranking(row)
-        if not ranking.items:
-            yield sub, None
-            continue
-        cap = sub.max_papers
-        yield (
-            sub,
-            Digest(
-                subscriber=sub,
-                day=now.date(),
-                papers=ranking.items[:cap],
-                more=tuple(i for i in ranking.items[cap:] if not weak(i)),
-                matched=ranking.matched,
-            ),
-        )
+    for row in range(len(batch.subscribers)):
+        yield plan_one(batch, row, now=now)
+
+
+def plan_one(batch: Batch, row: int, *, now: datetime) -> Planned:
+    """Subscriber `row`'s digest (None when nothing matched)."""
+    sub = batch.subscribers[row]
+    ranking = batch.ranking(row)
+    if not ranking.items:
+        return sub, None
+    cap = sub.max_papers
+    return (
+        sub,
+        Digest(
+            subscriber=sub,
+            day=now.date(),
+            papers=ranking.items[:cap],
+            more=tuple(i for i in ranking.items[cap:] if not weak(i)),
+            matched=ranking.matched,
+        ),
+    )
 
 
 def weak(item: Scored) -> bool:

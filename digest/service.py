@@ -17,7 +17,8 @@ from digest.errors import DigestError
 from digest.schedule import Slot, group_slots, next_sends
 
 log = logging.getLogger("digest.service")
-RunGroup = Callable[[list[int], asyncio.Event], Awaitable[Any]]
+# (members, stop, the group's label, the send moment this run is for)
+RunGroup = Callable[[list[int], asyncio.Event, str, datetime | None], Awaitable[Any]]
 
 
 class SlotTrigger(BaseTrigger):  # type: ignore[misc]
@@ -66,7 +67,7 @@ async def serve(
     one_at_a_time = asyncio.Lock()
     running: set[asyncio.Task[Any]] = set()
 
-    async def job(label: str, members: list[int]) -> None:
+    async def job(label: str, members: list[int], slot: Slot) -> None:
         task = asyncio.current_task()
         if task is not None:
             running.add(task)
@@ -75,7 +76,9 @@ async def serve(
                 if stopping.is_set():
                     return
                 log.info("run starting: %s (%d subscribers)", label, len(members))
-                await run_group(members, stopping)
+                # the moment this run is for: instances sharing a store send it once
+                fire = last_due(slot, datetime.now(UTC), max(grace, timedelta(hours=1)))
+                await run_group(members, stopping, label, fire)
         except DigestError as exc:
             log.error("run failed: %s: %s", label, exc)
         except Exception as exc:  # a bug must not kill the service or print a traceback
@@ -93,7 +96,7 @@ async def serve(
         scheduler.add_job(
             job,
             SlotTrigger(slot),
-            args=[label, members],
+            args=[label, members, slot],
             id=label,
             name=label,
             max_instances=1,
@@ -105,7 +108,7 @@ async def serve(
         owed = last_due(slot, now, grace)
         if owed is not None and not delivered_since(members, owed):
             log.info("catching up %s: due at %s", label, owed.isoformat())
-            scheduler.add_job(job, "date", run_date=now, args=[label, members])
+            scheduler.add_job(job, "date", run_date=now, args=[label, members, slot])
     scheduler.start()
     log.info("serving; stop with SIGTERM or Ctrl-C")
     await stopping.wait()

@@ -54,38 +54,43 @@ def test_run_and_status_on_postgresql(
     assert missing.code == 2 and "store.password_env" in missing.err
 
 
-def test_two_runs_on_one_postgresql_store_never_both_send(
-    pg_url: str, tmp_path: Path, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+def _dump(url: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table, in a stable order."""
+    from sqlalchemy import MetaData, create_engine, select
+
+    engine = create_engine(url)
+    meta = MetaData()
+    meta.reflect(engine)
+    with engine.connect() as conn:
+        out = {
+            name: sorted(map(tuple, conn.execute(select(table)).all()), key=repr)
+            for name, table in meta.tables.items()
+        }
+    engine.dispose()
+    return out
+
+
+def test_dry_run_and_preview_leave_postgresql_unchanged(
+    pg_url: str,
+    tmp_path: Path,
+    smtp_server: SmtpServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Two `digest run` processes on one PostgreSQL store, the second started while the
-    first is provably mid-send: the first sends every digest once, the second says 'already
-    running' and sends nothing (a session advisory lock, released when the first exits)."""
-    import subprocess
-    import sys
-
-    from tests.cli_helpers import wait_until
-
+    """On an empty database a dry-run writes its .eml files and leaves no table behind; after
+    a real run, a dry-run and a preview over new listings change no row and send nothing."""
     monkeypatch.setenv("DIGEST_TEST_DB_PASSWORD", "x")
     config = _pg_config(tmp_path, pg_url, smtp_server)
-    people = "".join(
-        f'\n[[subscribers]]\nname = "R{i}"\nemail = "r{i}@example.org"\nkeywords = ["network"]\n'
-        for i in range(3)
-    )
-    config.write_text(config.read_text() + people)
-    argv = [sys.executable, "-m", "digest", "run", "--config", str(config), "--now", DAY1]
-    smtp_server.handler.hold_after = 0
-    first = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert wait_until(lambda: smtp_server.handler.held > 0, timeout=60), "first never sent"
-        second = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-        smtp_server.handler.hold_after = None
-        out, err = first.communicate(timeout=120)
-    finally:
-        if first.poll() is None:
-            first.kill()
-    assert first.returncode == 0, out + err
-    assert second.returncode == 1 and "already running" in second.stderr, second.stderr
-    rcpts = sorted(r.rcpt_tos[0] for r in smtp_server.received)
-    assert rcpts == sorted(["ada@example.org", *(f"r{i}@example.org" for i in range(3))])
-    again = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-    assert again.returncode == 0 and "already running" not in again.stderr  # lock released
+    dry = run_cli(capsys, "run", "--config", config, "--now", DAY1, "--dry-run")
+    assert dry.code == 0 and "1 written" in dry.out, dry.out + dry.err
+    assert list((tmp_path / "outbox").glob("*.eml"))
+    assert _dump(pg_url) == {}
+    assert run_cli(capsys, "run", "--config", config, "--now", DAY1).code == 0
+    config.write_text(config.read_text().replace("day1.xml", "day2.xml"))
+    before = _dump(pg_url)
+    again = run_cli(capsys, "run", "--config", config, "--now", DAY2, "--dry-run")
+    assert again.code == 0 and "new papers" in again.out, again.out + again.err
+    shown = run_cli(capsys, "preview", "--config", config, "--subscriber", "Ada", "--now", DAY2)
+    assert shown.code == 0, shown.out + shown.err
+    assert _dump(pg_url) == before
+    assert len(smtp_server.received) == 1  # the real run's digest only

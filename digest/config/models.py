@@ -28,6 +28,10 @@ class StoreSettings(Strict):
     path: Text = "state/digest.sqlite3"
     url: Text | None = None
     password_env: Text | None = None  # the database password, from this variable
+    # several instances on one PostgreSQL: a claim (and a leader's hold on a run) lasts this
+    # long unless renewed, so a dead instance's work passes to the others after it
+    lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
+    claim_batch: int = Field(default=20, ge=1, le=1000)  # subscribers claimed at a time
 
 
 class EmailSettings(Strict):

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, column, inspect, select, table
+from sqlalchemy import Connection, Engine, column, func, inspect, select, table
 
 from digest.errors import StoreError
 from digest.store.schema import meta
 
-SCHEMA_VERSION = 4
-HEAD = "0004"
+SCHEMA_VERSION = 5
+HEAD = "0005"
 # meta.schema_version written by releases before Alembic -> the revision with that schema
 LEGACY_REVISIONS = {1: "0001", 2: "0002"}
-KNOWN = ("0001", "0002", "0003", "0004")
+KNOWN = ("0001", "0002", "0003", "0004", "0005")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -55,16 +55,30 @@ def migrate(engine: Engine, where: str) -> None:
     """Upgrade the database behind `engine` to HEAD in one transaction (nothing to do, and
     Alembic not even imported, when it is current); `where` names the store in errors."""
     with engine.begin() as conn:
+        migrate_on(conn, where)
+
+
+MIGRATE_LOCK_KEY = 0x50445F4D49475241  # "PD_MIGRA": instances starting together migrate once
+
+
+def migrate_on(conn: Connection, where: str) -> None:
+    """`migrate` inside the caller's transaction on `conn` (PostgreSQL: DDL is transactional,
+    so a rolled-back dry-run leaves no table behind)."""
+    revision, version = _recorded(conn)
+    if version is not None and version > SCHEMA_VERSION:
+        raise _newer(where, version)
+    if revision == HEAD:
+        return
+    if conn.dialect.name == "postgresql":  # then look again: another instance may have done it
+        conn.execute(select(func.pg_advisory_xact_lock(MIGRATE_LOCK_KEY)))
         revision, version = _recorded(conn)
-        if version is not None and version > SCHEMA_VERSION:
-            raise _newer(where, version)
         if revision == HEAD:
             return
-        if revision is None and version is not None:
-            _alembic(conn, "stamp", LEGACY_REVISIONS[version])
-        elif revision is not None and revision not in KNOWN:
-            raise _newer(where, repr(revision))
-        _alembic(conn, "upgrade", HEAD)
+    if revision is None and version is not None:
+        _alembic(conn, "stamp", LEGACY_REVISIONS[version])
+    elif revision is not None and revision not in KNOWN:
+        raise _newer(where, repr(revision))
+    _alembic(conn, "upgrade", HEAD)
 
 
 def schema_version(engine: Engine) -> int:

@@ -12,6 +12,7 @@ from sqlalchemy import Column, Connection, Table, func, insert, select, update
 
 from digest.merge import merge
 from digest.models import Paper
+from digest.store.ledger import insert_ignore
 from digest.store.schema import deliveries, embeddings, keyword_embeddings, papers, sightings
 from digest.timeutil import from_text, to_text
 
@@ -122,14 +123,20 @@ def newest_seq(conn: Connection) -> int:
 
 
 def candidate_pools(
-    conn: Connection, subscribers: Sequence[str], *, now: datetime, lookback: timedelta
+    conn: Connection,
+    subscribers: Sequence[str],
+    *,
+    now: datetime,
+    lookback: timedelta,
+    upto: int | None = None,
 ) -> tuple[dict[str, Paper], list[list[str]]]:
     """Every subscriber's candidates: (papers by id, candidate ids per subscriber).
 
     A subscriber's candidates are the papers ingested after their window opened (see
     `windows`), first seen within `lookback` of `now` (so a long pause does not bring a
-    month of papers), that they were never sent. Subscribers that share a window share one
-    query, and each paper is loaded once.
+    month of papers), that they were never sent; with `upto`, only papers ingested up to
+    that seq (every instance of a shared run ranks the same papers). Subscribers that share
+    a window share one query, and each paper is loaded once.
     """
     cursors = {
         who: int(cursor)
@@ -147,6 +154,8 @@ def candidate_pools(
         query = select(papers).where(papers.c.first_seen >= floor)
         if cursor is not None:
             query = query.where(papers.c.seq > cursor)
+        if upto is not None:
+            query = query.where(papers.c.seq <= upto)
         rows = conn.execute(query.order_by(papers.c.seq, papers.c.id)).all()
         ids = []
         for row in rows:
@@ -195,11 +204,12 @@ def cached_embeddings(
 def save_embeddings(
     conn: Connection, vectors: dict[str, bytes], model: str, *, kind: str = "paper"
 ) -> None:
-    """Remember embeddings that are not stored yet."""
+    """Remember embeddings that are not stored yet (another instance may store the same
+    ones at the same moment: the first one stays)."""
     table, key = _vector_table(kind)
     have = set(cached_embeddings(conn, list(vectors), model, kind=kind))
     rows = [
         {key.name: k, "model": model, "vector": vec} for k, vec in vectors.items() if k not in have
     ]
     if rows:
-        conn.execute(insert(table), rows)
+        conn.execute(insert_ignore(conn, table), rows)

@@ -4,7 +4,7 @@ upgrade databases."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import Column, Float, Integer, LargeBinary, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -91,4 +91,32 @@ keyword_embeddings = Table(
     Column("keyword", Text, primary_key=True),
     Column("model", String(64), primary_key=True),
     Column("vector", LargeBinary, nullable=False),
+)
+
+group_runs = Table(
+    "group_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("group_key", String(64), nullable=False),
+    Column("label", Text, nullable=False),
+    Column("fire", String(32)),  # the scheduled moment a `serve` job fired for (None: `run`)
+    Column("run_at", String(32), nullable=False),  # the run's `now`, shared by its instances
+    Column("leader", String(255), nullable=False),
+    Column("state", String(16), nullable=False),  # fetching | sending | finished | abandoned
+    Column("lease_until", Float, nullable=False),  # epoch seconds; the leader renews it
+    Column("cursor", Integer),  # newest paper seq when sending began: every instance ranks to it
+    Column("started", Float, nullable=False),
+    Column("finished", Float),
+)
+claims = Table(
+    "claims",
+    metadata,
+    Column("run_id", Integer, primary_key=True),
+    Column("subscriber", String(320), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("claimed_by", String(255)),
+    Column("lease_until", Float),
+    Column("done", Integer, nullable=False, server_default="0"),
+    Column("outcome", String(16)),
+    Column("done_by", String(255)),
 )

@@ -9,15 +9,16 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, select
+from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from digest.errors import AlreadyRunningError, StoreError
 from digest.models import FeedState, Paper, RunReport
-from digest.store import ledger, runs, sqlite
+from digest.store import claims, ledger, runs, sqlite
 from digest.store import papers as paper_rows
-from digest.store.migrate import migrate, schema_version
+from digest.store.claims import Opened, SharedRun
+from digest.store.migrate import migrate, migrate_on, schema_version
 from digest.store.schema import papers
 
 
@@ -51,15 +52,22 @@ def safe_url(url: str) -> str:
 
 
 RUN_LOCK_KEY = 0x50415045525F4447  # "PAPER_DG": the PostgreSQL advisory lock of a run
+INGEST_LOCK_KEY = 0x50445F494E474553  # "PD_INGES": ingests take turns, so seq = max + 1 holds
 
 
 class Store:
     """The state store behind an SQLAlchemy engine (SQLite file or PostgreSQL)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, rollback: bool = False) -> None:
+        """Open (creating and migrating as needed) the store at `url`. With `rollback` the
+        whole session is one transaction that `close` rolls back (a dry-run on PostgreSQL:
+        each write is a savepoint inside it, and the database ends as it began)."""
         self.url = url
         self.sqlite_path = sqlite_file(url)
         self.where = str(self.sqlite_path) if self.sqlite_path else safe_url(url)
+        self.statements = 0  # SQL statements sent, for the run report and bench/instances.py
+        self._held: Connection | None = None
+        self._outer: RootTransaction | None = None
         if self.sqlite_path is not None:
             try:
                 self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,23 +82,37 @@ class Store:
             raise StoreError(f"store {self.where}: cannot open it ({one_line(exc)})") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", sqlite.pragmas)
+        event.listen(self.engine, "before_cursor_execute", self._count)
         try:
-            migrate(self.engine, self.where)
+            if rollback:
+                self._held = self.engine.connect()
+                self._outer = self._held.begin()
+                migrate_on(self._held, self.where)
+            else:
+                migrate(self.engine, self.where)
         except SQLAlchemyError as exc:
-            self.engine.dispose()
+            self.close()
             raise StoreError(
                 f"store {self.where}: cannot open or migrate it ({one_line(exc)})"
             ) from None
         except BaseException:
-            self.engine.dispose()
+            self.close()
             raise
+
+    def _count(self, *_: object) -> None:
+        self.statements += 1
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        """One transaction; any database failure becomes one clear StoreError line."""
+        """One transaction (a savepoint in rollback mode); any database failure becomes one
+        clear StoreError line."""
         try:
-            with self.engine.begin() as conn:
-                yield conn
+            if self._held is not None:
+                with self._held.begin_nested():
+                    yield self._held
+            else:
+                with self.engine.begin() as conn:
+                    yield conn
         except SQLAlchemyError as exc:
             raise StoreError(f"store {self.where}: cannot write ({one_line(exc)})") from None
 
@@ -98,10 +120,20 @@ class Store:
     def _read(self) -> Iterator[Connection]:
         """One read; any database failure becomes one clear StoreError line."""
         try:
-            with self.engine.connect() as conn:
-                yield conn
+            if self._held is not None:
+                yield self._held
+            else:
+                with self.engine.connect() as conn:
+                    yield conn
         except SQLAlchemyError as exc:
             raise StoreError(f"store {self.where}: cannot read ({one_line(exc)})") from None
+
+    def _serialise(self, conn: Connection, key: int) -> None:
+        """Take turns with other instances for the rest of this transaction (PostgreSQL;
+        SQLite writers take turns anyway). Not in rollback mode: a dry-run must not hold
+        real runs up for its whole length."""
+        if conn.dialect.name == "postgresql" and self._held is None:
+            conn.execute(select(func.pg_advisory_xact_lock(key)))
 
     @classmethod
     def sqlite(cls, path: Path) -> Store:
@@ -109,8 +141,17 @@ class Store:
         return cls(f"sqlite:///{path}")
 
     def close(self) -> None:
-        """Release every pooled connection."""
-        self.engine.dispose()
+        """Release every pooled connection (rolling back everything in rollback mode)."""
+        try:
+            if self._outer is not None and self._outer.is_active:
+                self._outer.rollback()
+            if self._held is not None:
+                self._held.close()
+        except SQLAlchemyError:
+            pass  # the connection is gone; so is its transaction
+        finally:
+            self._held = self._outer = None
+            self.engine.dispose()
 
     @contextmanager
     def run_lock(self) -> Iterator[None]:
@@ -154,6 +195,7 @@ class Store:
     def ingest(self, batch: Iterable[Paper], *, source: str, now: datetime) -> int:
         """Store or enrich each paper and note that `source` listed it; return how many are new."""
         with self._write() as conn:
+            self._serialise(conn, INGEST_LOCK_KEY)
             return paper_rows.ingest(conn, batch, source=source, now=now)
 
     def paper(self, paper_id: str) -> Paper | None:
@@ -168,11 +210,19 @@ class Store:
             return int(conn.execute(select(func.count()).select_from(papers)).scalar() or 0)
 
     def candidate_pools(
-        self, subscribers: Sequence[str], *, now: datetime, lookback: timedelta
+        self,
+        subscribers: Sequence[str],
+        *,
+        now: datetime,
+        lookback: timedelta,
+        upto: int | None = None,
     ) -> tuple[dict[str, Paper], list[list[str]]]:
-        """Every subscriber's candidates: (papers by id, candidate ids per subscriber)."""
+        """Every subscriber's candidates: (papers by id, candidate ids per subscriber),
+        among the papers ingested up to seq `upto` (default: all)."""
         with self._read() as conn:
-            return paper_rows.candidate_pools(conn, subscribers, now=now, lookback=lookback)
+            return paper_rows.candidate_pools(
+                conn, subscribers, now=now, lookback=lookback, upto=upto
+            )
 
     def embeddings(
         self, keys: Sequence[str], *, model: str, kind: str = "paper"
@@ -201,10 +251,15 @@ class Store:
         run_at: datetime,
         sent_at: datetime,
         cursor: int | None = None,
+        claim: tuple[int, str] | None = None,
     ) -> None:
         """Mark papers as sent to `subscriber` in one transaction (call after SMTP accepted);
-        `cursor` opens their next candidate window (default: the newest paper stored)."""
+        `cursor` opens their next candidate window (default: the newest paper stored). With
+        `claim` (run id, instance) the subscriber's claim in that shared run is finished in
+        the same transaction."""
         with self._write() as conn:
+            if claim is not None:
+                claims.finish_claim(conn, claim[0], subscriber, claim[1], "sent")
             if cursor is None:
                 cursor = paper_rows.newest_seq(conn)
             ledger.record_delivery(
@@ -232,6 +287,66 @@ class Store:
         with self._read() as conn:
             return ledger.last_deliveries(conn)
 
+    # -- shared runs (several instances on one database) ------------------------------------
+
+    def open_shared_run(self, **kwargs: Any) -> Opened:
+        """Lead, join or skip a schedule group's run (see claims.open_run)."""
+        with self._write() as conn:
+            return claims.open_run(conn, **kwargs)
+
+    def shared_run(self, run_id: int) -> SharedRun:
+        """A shared run as it stands now."""
+        with self._read() as conn:
+            return claims.load_run(conn, run_id)
+
+    def take_over(self, run_id: int, instance: str, *, wall: float, lease: float) -> SharedRun:
+        """Lead a run whose leader's lease ran out while fetching."""
+        with self._write() as conn:
+            return claims.take_over(conn, run_id, instance, wall=wall, lease=lease)
+
+    def renew(self, run_id: int, instance: str, until: float) -> None:
+        """Extend `instance`'s leases: on the run it leads and on the claims it holds."""
+        with self._write() as conn:
+            claims.renew_run(conn, run_id, instance, until)
+            claims.renew_claims(conn, run_id, instance, until)
+
+    def begin_sending(self, run_id: int, *, cursor: int, subscribers: Sequence[str]) -> None:
+        """Open the run's claims to every instance."""
+        with self._write() as conn:
+            claims.begin_sending(conn, run_id, cursor=cursor, subscribers=subscribers)
+
+    def claim(
+        self, run_id: int, instance: str, *, size: int, wall: float, lease: float
+    ) -> list[str]:
+        """Up to `size` free subscribers of the run, now held by `instance`."""
+        with self._write() as conn:
+            return claims.claim(conn, run_id, instance, size=size, wall=wall, lease=lease)
+
+    def finish_claim(self, run_id: int, subscriber: str, instance: str, outcome: str) -> None:
+        """A subscriber done for the run without a delivery to record."""
+        with self._write() as conn:
+            claims.finish_claim(conn, run_id, subscriber, instance, outcome)
+
+    def release_claims(self, run_id: int, instance: str) -> int:
+        """Give back the claims `instance` has not started."""
+        with self._write() as conn:
+            return claims.release_claims(conn, run_id, instance)
+
+    def held_elsewhere(self, run_id: int, instance: str, wall: float) -> int:
+        """Unfinished claims other live instances hold."""
+        with self._read() as conn:
+            return claims.held_elsewhere(conn, run_id, instance, wall)
+
+    def finish_run(self, run_id: int, wall: float) -> bool:
+        """Mark the run finished if no claim is open."""
+        with self._write() as conn:
+            return claims.finish_run(conn, run_id, wall)
+
+    def recent_shared(self, limit: int = 5) -> list[dict[str, Any]]:
+        """The newest shared runs, who did what and who holds what."""
+        with self._read() as conn:
+            return claims.recent_shared(conn, limit)
+
     # -- feed state and runs ------------------------------------------------------------------
 
     def feed_state(self, source: str) -> FeedState:
@@ -242,6 +357,7 @@ class Store:
     def save_feed_state(self, source: str, state: FeedState, *, now: datetime) -> None:
         """Remember validators and the newest batch time of `source`."""
         with self._write() as conn:
+            self._serialise(conn, INGEST_LOCK_KEY)
             runs.save_feed_state(conn, source, state, now=now)
 
     def recent_runs(self, limit: int = 10, *, real_only: bool = True) -> list[dict[str, Any]]:
@@ -256,17 +372,18 @@ class Store:
 
 
 def dry_run_copy(url: str, folder: Path) -> Store:
-    """A throwaway copy of the store at `url` inside `folder`, for dry-runs.
+    """A store for a dry-run that leaves the one at `url` as it was.
 
-    The real store is only read (SQLite's backup API on a read-only connection), never
-    created or migrated, so its bytes stay identical.
+    SQLite: a throwaway copy inside `folder` (the real file is only read, through SQLite's
+    backup API on a read-only connection, never created or migrated, so its bytes stay
+    identical). Other databases: the store itself in rollback mode, the whole pass one
+    transaction that is rolled back when it is closed.
     """
     source = sqlite_file(url)
     if source is None:
-        raise StoreError(
-            f"store {safe_url(url)}: dry-run copies an SQLite store; point [store] path at a file "
-            "or run without --dry-run"
-        )
+        if make_url(url).get_backend_name() == "sqlite":
+            raise StoreError("store :memory:: a dry-run needs a store that outlives it")
+        return Store(url, rollback=True)
     target = folder / "dry-run.sqlite3"
     sqlite.copy_database(source, target)
     return Store.sqlite(target)

@@ -1,0 +1,229 @@
+"""Sending a run's digests: render, compose, send and record each, never more on the wire
+than the outbox has connections, and stop cleanly when told to."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
+from datetime import datetime
+from email.message import Message
+
+from jinja2 import Environment, TemplateError
+
+from digest.config.values import Config
+from digest.errors import DeliveryError, StoreError
+from digest.mail.compose import compose
+from digest.mail.deliver import Outbox
+from digest.mail.render import make_environment, render_digest, template_problem, unsubscribe_links
+from digest.models import DeliveryOutcome, Digest, Subscriber
+from digest.plan import Planned
+from digest.store import Store
+
+log = logging.getLogger("digest.run")
+
+
+def build_message(config: Config, digest: Digest, env: Environment, *, now: datetime) -> Message:
+    """Render and compose one digest with the config's sender, unsubscribe links and List-Id."""
+    email = config.settings.email
+    sub = digest.subscriber
+    unsubscribe = unsubscribe_links(email.unsubscribe, sub.email)
+    rendered = render_digest(digest, env, unsubscribe=unsubscribe)
+    return compose(
+        rendered,
+        sender=email.sender,
+        to_name=sub.name,
+        to_email=sub.email,
+        day=digest.day,
+        paper_ids=[s.paper.id for s in (*digest.papers, *digest.more)],
+        now=now,
+        unsubscribe=unsubscribe,
+        list_id=email.list_id,
+    )
+
+
+class Halt(asyncio.Event):
+    """Set when sending must stop (a shutdown, a failed ledger write), with the reason."""
+
+    why = ""
+
+    def stop(self, why: str) -> None:
+        """Stop sending, keeping the first reason given."""
+        if not self.is_set():
+            self.why = why
+            self.set()
+
+
+async def relay_stop(stop: asyncio.Event, halt: Halt) -> None:
+    """A shutdown halts sending at once, for the digests already waiting their turn too."""
+    await stop.wait()
+    halt.stop("stopped sending: shutting down")
+
+
+async def deliver_one(
+    subscriber: Subscriber,
+    digest: Digest | None,
+    *,
+    config: Config,
+    env: Environment,
+    store: Store,
+    outbox: Outbox,
+    now: datetime,
+    halt: Halt | None = None,
+    cursor: int | None = None,
+    wire: asyncio.Semaphore | None = None,
+    claim: tuple[int, str] | None = None,
+) -> DeliveryOutcome:
+    """Render, send and record one subscriber's digest (nothing, once `halt` is set). With
+    `claim` (shared run id, instance) the subscriber's claim is finished as it ends."""
+    outcome = await _deliver(
+        subscriber,
+        digest,
+        config=config,
+        env=env,
+        store=store,
+        outbox=outbox,
+        now=now,
+        halt=halt,
+        cursor=cursor,
+        wire=wire,
+        claim=claim,
+    )
+    if claim is not None and outcome.status in ("nothing-new", "failed"):
+        try:  # done for this run: another instance must not try it again
+            store.finish_claim(claim[0], subscriber.email, claim[1], outcome.status)
+        except StoreError as exc:  # its lease runs out and another instance retries it
+            log.warning("could not finish the claim on %s: %s", subscriber.email, exc)
+    return outcome
+
+
+async def _deliver(
+    subscriber: Subscriber,
+    digest: Digest | None,
+    *,
+    config: Config,
+    env: Environment,
+    store: Store,
+    outbox: Outbox,
+    now: datetime,
+    halt: Halt | None,
+    cursor: int | None,
+    wire: asyncio.Semaphore | None,
+    claim: tuple[int, str] | None,
+) -> DeliveryOutcome:
+    base = DeliveryOutcome(subscriber=subscriber.name, email=subscriber.email, status="nothing-new")
+    if digest is None:
+        return base
+    ids = [s.paper.id for s in (*digest.papers, *digest.more)]
+    try:
+        message = build_message(config, digest, env, now=now)
+    except TemplateError as exc:
+        return replace(base, status="failed", error=template_problem(exc))
+    mid = str(message["Message-ID"])
+    async with wire or contextlib.nullcontext():
+        # on the wire now (at most `connections` digests are): sent, then recorded
+        if halt is not None and halt.is_set():  # sending stopped while this one waited
+            return replace(base, status="stopped", papers=len(ids), error=halt.why)
+        try:
+            location = await outbox.send(message)
+        except DeliveryError as exc:
+            log.warning("delivery to %s failed: %s", subscriber.email, exc)
+            return replace(base, status="failed", papers=len(ids), message_id=mid, error=str(exc))
+        try:
+            store.record_delivery(
+                subscriber.email,
+                ids,
+                message_id=mid,
+                run_at=now,
+                sent_at=now,
+                cursor=cursor,
+                claim=claim,
+            )
+        except StoreError as exc:
+            # sent but not remembered: it may go out once more next run: send nothing new
+            if halt is not None:
+                halt.stop(f"stopped sending: the store cannot record deliveries ({exc})")
+            log.error("sent %s to %s but could not record it: %s", mid, subscriber.email, exc)
+            return replace(
+                base, status="unrecorded", papers=len(ids), message_id=mid, error=str(exc)
+            )
+    log.info("sent %s to %s: %d papers", mid, subscriber.email, len(ids))
+    return replace(
+        base,
+        status="written" if outbox.dry_run else "sent",
+        papers=len(ids),  # every paper the email lists, as the ledger and the Subject count
+        message_id=mid,
+        location=location,
+    )
+
+
+async def in_order(plans: Iterator[Planned]) -> AsyncIterator[Planned]:
+    """Every subscriber's plan, in config order (one instance serves them all)."""
+    for planned in plans:
+        yield planned
+
+
+Work = AsyncIterator[Planned]
+
+
+async def send_all(
+    config: Config,
+    work: Work,
+    *,
+    store: Store,
+    outbox: Outbox,
+    now: datetime,
+    halt: Halt,
+    cursor: int | None,
+    claim: tuple[int, str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> tuple[list[DeliveryOutcome], set[str]]:
+    """Deliver each planned digest as `work` yields it; (outcomes, addresses served)."""
+    env = make_environment(config.templates)
+    total = len(config.subscribers)
+    served: set[str] = set()
+    # Render the next digests while earlier ones are on the wire; never more in flight than
+    # the outbox has connections for (twice, so a connection never waits idle)...
+    slots = asyncio.Semaphore(max(1, outbox.concurrency * 2))
+    # ...but never more digests on the wire (sent, not yet recorded) than connections:
+    # that bounds what a crash can send twice, and a stop reaches every digest in line
+    wire = asyncio.Semaphore(max(1, outbox.concurrency))
+    tasks: list[asyncio.Task[DeliveryOutcome]] = []
+    done = 0
+
+    def finished(_: asyncio.Task[DeliveryOutcome]) -> None:
+        nonlocal done
+        done += 1
+        slots.release()
+        if progress is not None:
+            progress(done, total)
+
+    async for subscriber, digest in work:
+        await slots.acquire()
+        if stop is not None and stop.is_set():
+            halt.stop("stopped sending: shutting down")
+        if halt.is_set():
+            slots.release()  # finish what is in flight, start nothing new
+            break
+        served.add(subscriber.email)
+        task = asyncio.create_task(
+            deliver_one(
+                subscriber,
+                digest,
+                config=config,
+                env=env,
+                store=store,
+                outbox=outbox,
+                now=now,
+                halt=halt,
+                cursor=cursor,
+                wire=wire,
+                claim=claim,
+            )
+        )
+        task.add_done_callback(finished)
+        tasks.append(task)
+    return list(await asyncio.gather(*tasks)), served

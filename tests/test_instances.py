@@ -1,0 +1,134 @@
+"""Several `digest run` processes on one PostgreSQL with one SMTP sink: a run is shared, every
+subscriber gets exactly one digest, the work is split, and a SIGKILLed instance's share is
+finished by the others or by its restart (nothing lost; a duplicate only for what it had on
+the wire, with the same Message-ID)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.cli_helpers import wait_until
+from tests.conftest import LISTINGS, write_config
+from tests.servers import SmtpServer
+
+DAY1 = "2025-09-15T07:30:00+00:00"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _config(tmp_path: Path, url: str, smtp: SmtpServer, people: int, *, lease: float) -> Path:
+    config = write_config(
+        tmp_path,
+        sources=[("day1", str(LISTINGS / "day1.xml"))],
+        subscribers=[
+            {"name": f"R{i}", "email": f"r{i}@example.org", "keywords": ["network"]}
+            for i in range(people)
+        ],
+        smtp_port=smtp.port,
+    )
+    text = config.read_text().replace(
+        'path = "state/digest.sqlite3"',
+        f'url = "{url}"\nlease_seconds = {lease}\nclaim_batch = 2',
+    )
+    text = text.replace("[smtp]\n", "[smtp]\nconnections = 1\n")
+    config.write_text(text + "\n[ranking]\nsemantic = false\n")
+    return config
+
+
+def _start(config: Path) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-m", "digest", "run", "--config", str(config), "--now", DAY1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT
+    )
+
+
+def _sent(out: str) -> int:
+    found = re.search(r"emails: (\d+) sent", out)
+    return int(found.group(1)) if found else 0
+
+
+@pytest.mark.parametrize("instances", [2, 3])
+def test_instances_split_a_run_and_each_subscriber_gets_one_digest(
+    instances: int, pg_url: str, tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    """N processes started together on one PostgreSQL: exactly one digest per subscriber,
+    every process exits 0 and sent some of them (the run was shared, not repeated)."""
+    people = 18
+    config = _config(tmp_path, pg_url, smtp_server, people, lease=30)
+    smtp_server.handler.data_delay = 0.15  # a relay across a network: the run takes a while
+    procs = [_start(config) for _ in range(instances)]
+    outs = [p.communicate(timeout=180) for p in procs]
+    for proc, (out, err) in zip(procs, outs, strict=True):
+        assert proc.returncode == 0, out + err
+    got = Counter(r.rcpt_tos[0] for r in smtp_server.received)
+    assert got == Counter({f"r{i}@example.org": 1 for i in range(people)})
+    shares = [_sent(out) for out, _ in outs]
+    assert sum(shares) == people and all(n > 0 for n in shares), shares
+    assert sum("joined run" in out for out, _ in outs) == instances - 1
+
+
+def _kill_mid_send(
+    config: Path, smtp: SmtpServer, others: int
+) -> tuple[subprocess.Popen[str], list[subprocess.Popen[str]]]:
+    """Start the victim (and `others`), hold the sink once 4 digests arrived, and SIGKILL
+    the victim while its next digest is on the wire."""
+    victim = _start(config)
+    assert wait_until(lambda: len(smtp.received) >= 1, timeout=60), "nothing was sent"
+    rest = [_start(config) for _ in range(others)]
+    smtp.handler.hold_after = len(smtp.received) + 3
+    assert wait_until(lambda: smtp.handler.held > 0, timeout=60), "never held"
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate(timeout=30)  # reaped, its pipes closed
+    smtp.handler.hold_after = None
+    return victim, rest
+
+
+def _assert_nothing_lost(smtp: SmtpServer, people: int, in_flight: int) -> None:
+    got = Counter(r.rcpt_tos[0] for r in smtp.received)
+    assert set(got) == {f"r{i}@example.org" for i in range(people)}  # nobody lost a digest
+    twice = [who for who, n in got.items() if n > 1]
+    assert len(twice) <= in_flight, got
+    for who in twice:  # a duplicate is the same message: mail systems can drop it
+        ids = {r.message["Message-ID"] for r in smtp.received if r.rcpt_tos[0] == who}
+        assert len(ids) == 1
+
+
+def test_a_killed_instance_s_subscribers_are_finished_by_the_others(
+    pg_url: str, tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    """SIGKILL one of two instances mid-send: the other takes its claims over once their
+    lease runs out and finishes the run; nobody loses a digest."""
+    people = 14
+    config = _config(tmp_path, pg_url, smtp_server, people, lease=2)
+    smtp_server.handler.data_delay = 0.1
+    _, rest = _kill_mid_send(config, smtp_server, others=1)
+    for proc in rest:
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, out + err
+    _assert_nothing_lost(smtp_server, people, in_flight=1)
+
+
+def test_a_killed_instance_s_restart_finishes_the_run(
+    pg_url: str, tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    """SIGKILL the only instance mid-send, start it again: it joins the unfinished run,
+    waits out the dead claims' lease and sends the rest; nobody loses a digest."""
+    people = 8
+    config = _config(tmp_path, pg_url, smtp_server, people, lease=2)
+    smtp_server.handler.data_delay = 0.05
+    _kill_mid_send(config, smtp_server, others=0)
+    before = len(smtp_server.received)
+    assert before < people
+    again = _start(config)
+    out, err = again.communicate(timeout=180)
+    assert again.returncode == 0, out + err
+    assert "joined run 1" in out
+    _assert_nothing_lost(smtp_server, people, in_flight=1)
