@@ -16,10 +16,19 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 from digest.config.values import Config
 from digest.fetch import Fetcher
-from digest.health import Health, Status, SubscriberStatus, failing_streaks, healthy, run_summary
+from digest.health import (
+    Health,
+    Status,
+    SubscriberStatus,
+    failing_streaks,
+    healthy,
+    run_summary,
+    shared_summary,
+)
 from digest.mail.deliver import FileOutbox, Outbox, SmtpOutbox
 from digest.mail.render import make_environment
 from digest.mail.sample import sample_digest
@@ -265,12 +274,14 @@ def status(config: Config, runs: int = 5) -> Status:
     reports: list[dict[str, object]] = []
     last: dict[str, tuple[str, int]] = {}
     papers = 0
+    shared: list[dict[str, Any]] = []
     if store_exists(config.store_url):
         store = Store(config.store_url)
         try:
             reports = store.recent_runs(max(runs, config.settings.alerts.failures))
             last = store.last_deliveries()
             papers = store.count_papers()
+            shared = store.recent_shared(runs)
         finally:
             store.close()
     streaks = failing_streaks(reports)
@@ -289,6 +300,7 @@ def status(config: Config, runs: int = 5) -> Status:
         ),
         papers=papers,
         failing_sources={k: v for k, v in streaks.items() if v >= threshold},
+        shared=tuple(shared_summary(row) for row in shared),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from digest.timeutil import iso
@@ -26,6 +26,7 @@ class RunSummary:
     emails_failed: int
     new_papers: int
     sending_seconds: float
+    instance: str = ""  # which instance did this run (shared runs on PostgreSQL)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,23 @@ class SubscriberStatus:
 
 
 @dataclass(frozen=True)
+class SharedRunStatus:
+    """A run of a schedule group shared by instances: who led it, its state, how many
+    subscribers each instance finished, the claims held now (count, lease end) and the
+    subscribers nobody holds yet."""
+
+    id: int
+    label: str
+    state: str
+    leader: str
+    started: str
+    finished: str | None
+    done: dict[str, int]
+    held: dict[str, tuple[int, str]]
+    waiting: int
+
+
+@dataclass(frozen=True)
 class Status:
     """What `digest status` shows."""
 
@@ -47,6 +65,26 @@ class Status:
     subscribers: tuple[SubscriberStatus, ...]
     papers: int
     failing_sources: dict[str, int]
+    shared: tuple[SharedRunStatus, ...] = ()
+
+
+def _epoch(value: float | None) -> str | None:
+    return datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds") if value else None
+
+
+def shared_summary(row: dict[str, Any]) -> SharedRunStatus:
+    """One shared run as the store reports it (times in epoch seconds) as status shows it."""
+    return SharedRunStatus(
+        id=row["id"],
+        label=row["label"],
+        state=row["state"],
+        leader=row["leader"],
+        started=_epoch(row["started"]) or "",
+        finished=_epoch(row["finished"]),
+        done=dict(row["done"]),
+        held={k: (n, _epoch(until) or "") for k, (n, until) in row["held"].items()},
+        waiting=row["waiting"],
+    )
 
 
 @dataclass(frozen=True)
@@ -89,6 +127,7 @@ def run_summary(report: dict[str, Any]) -> RunSummary:
         emails_failed=sum(1 for d in deliveries if d["status"] == "failed"),
         new_papers=report.get("new_papers", 0),
         sending_seconds=report.get("sending_seconds", 0.0),
+        instance=report.get("instance", ""),
     )
 
 

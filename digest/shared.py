@@ -166,38 +166,33 @@ async def run_shared(
 async def _send_share(
     config: Config,
     run: SharedRun,
+    batch: Batch,
     *,
     store: Store,
     outbox: Outbox,
     share: Share,
     halt: Halt,
-    embedder: Embedder | None,
     progress: Callable[[int, int], None] | None,
     stop: asyncio.Event | None,
     outcomes: list[SourceOutcome],
     notes: list[str],
 ) -> list[DeliveryOutcome]:
-    """Rank to the run's cursor, then claim and send until no claim is left; the leader
-    also checks the failing-source alerts."""
-    batch, why = plan_all(config, store, now=run.run_at, embedder=embedder, upto=run.cursor)
-    deliveries: list[DeliveryOutcome] = []
+    """Claim and send until no claim is left; the leader also checks the failing-source
+    alerts."""
     relay = asyncio.create_task(relay_stop(stop, halt)) if stop is not None else None
     async with outbox:
-        if batch is None:
-            halt.stop(why or "not sent")
-        else:
-            deliveries, _ = await send_all(
-                config,
-                _claimed(batch, store, run, share, halt),
-                store=store,
-                outbox=outbox,
-                now=run.run_at,
-                halt=halt,
-                cursor=run.cursor,
-                claim=(run.id, share.instance),
-                progress=progress,
-                stop=stop,
-            )
+        deliveries, _ = await send_all(
+            config,
+            _claimed(batch, store, run, share, halt),
+            store=store,
+            outbox=outbox,
+            now=run.run_at,
+            halt=halt,
+            cursor=run.cursor,
+            claim=(run.id, share.instance),
+            progress=progress,
+            stop=stop,
+        )
         if outcomes:
             try:
                 notes += await send_alerts(
@@ -224,36 +219,44 @@ async def _take_part(
     stop: asyncio.Event | None,
     report: RunReport,
 ) -> RunReport:
-    """Lead (fetch, open the claims) or wait for the leader, then claim and send."""
+    """Lead (fetch, rank, open the claims) or wait for the leader (then rank with the
+    embeddings it cached), then claim and send."""
     outcomes: list[SourceOutcome] = []
     errors: list[str] = []
     notes: list[str] = []
+    batch: Batch | None = None
     try:
         run = await _wait_for_sending(store, run, share, stop)
         if run.state == "fetching":  # this instance leads
             outcomes = await fetch_all(config, store=store, fetcher=fetcher, now=run.run_at)
-            store.begin_sending(
-                run.id, cursor=store.newest_seq(), subscribers=[s.email for s in config.subscribers]
-            )
+            cursor = store.newest_seq()
+            batch, why = plan_all(config, store, now=run.run_at, embedder=embedder, upto=cursor)
+            if batch is None:  # claims stay closed; another instance takes the lead over
+                raise StoreError(why or "not sent")
+            emails = [s.email for s in config.subscribers]
+            store.begin_sending(run.id, cursor=cursor, subscribers=emails)
             run = store.shared_run(run.id)
-        else:
+        elif run.state == "sending":
             notes.append(f"joined run {run.id} of {share.label}, led by {run.leader}")
+            batch, why = plan_all(config, store, now=run.run_at, embedder=embedder, upto=run.cursor)
+            if batch is None:
+                raise StoreError(why or "not sent")
     except StoreError as exc:
         errors.append(str(exc))
     halt = Halt()
     deliveries: list[DeliveryOutcome] = []
     sending_started = tick()
-    if not errors and run.state != "sending":
+    if not errors and (batch is None or run.state != "sending"):
         notes.append(f"run {run.id} of {share.label} is {run.state}: nothing to do")
-    elif not errors:
+    elif batch is not None:
         deliveries = await _send_share(
             config,
             run,
+            batch,
             store=store,
             outbox=outbox,
             share=share,
             halt=halt,
-            embedder=embedder,
             progress=progress,
             stop=stop,
             outcomes=outcomes,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import wait_until
+from tests.cli_helpers import run_cli, wait_until
 from tests.conftest import LISTINGS, write_config
 from tests.servers import SmtpServer
 
@@ -117,18 +117,24 @@ def test_a_killed_instance_s_subscribers_are_finished_by_the_others(
 
 
 def test_a_killed_instance_s_restart_finishes_the_run(
-    pg_url: str, tmp_path: Path, smtp_server: SmtpServer
+    pg_url: str, tmp_path: Path, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """SIGKILL the only instance mid-send, start it again: it joins the unfinished run,
-    waits out the dead claims' lease and sends the rest; nobody loses a digest."""
+    """SIGKILL the only instance mid-send: status shows the run unfinished and the dead
+    instance's claims; started again, it joins that run, waits out the dead claims' lease
+    and sends the rest; nobody loses a digest and status shows the run finished."""
     people = 8
     config = _config(tmp_path, pg_url, smtp_server, people, lease=2)
     smtp_server.handler.data_delay = 0.05
-    _kill_mid_send(config, smtp_server, others=0)
-    before = len(smtp_server.received)
-    assert before < people
+    victim, _ = _kill_mid_send(config, smtp_server, others=0)
+    assert len(smtp_server.received) < people
+    during = run_cli(capsys, "status", "--config", config)
+    assert "run 1 [all subscribers] sending" in during.out, during.out
+    assert re.search(rf"held by \S+:{victim.pid}: \d+ subscribers? \(lease until", during.out)
     again = _start(config)
     out, err = again.communicate(timeout=180)
     assert again.returncode == 0, out + err
     assert "joined run 1" in out
     _assert_nothing_lost(smtp_server, people, in_flight=1)
+    after = run_cli(capsys, "status", "--config", config)
+    assert "run 1 [all subscribers] finished" in after.out and "held by" not in after.out
+    assert f":{again.pid}" in after.out  # the restart's own run report names it
