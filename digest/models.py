@@ -9,7 +9,9 @@ from typing import Literal
 SourceStatus = Literal["ok", "not-modified", "no-batch", "stale", "failed"]
 # unrecorded: accepted by the server but the store could not record it; stopped: not tried
 # because sending stopped (a failed ledger write, a shutdown)
-DeliveryStatus = Literal["sent", "written", "nothing-new", "failed", "unrecorded", "stopped"]
+DeliveryStatus = Literal[
+    "sent", "written", "nothing-new", "opted-out", "failed", "unrecorded", "stopped"
+]
 
 
 @dataclass(frozen=True)

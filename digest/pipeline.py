@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from digest.config.values import Config
 from digest.decide import Decision, decide, due_alerts, failed
@@ -119,6 +119,22 @@ def plan_all(
         return None, f"not sent: {exc}"
 
 
+def without_opt_outs(config: Config, store: Store) -> tuple[Config, list[DeliveryOutcome]]:
+    """The config without the subscribers who unsubscribed through their link (what they
+    said overrides the config), and an outcome for each of them. StoreError when the
+    opt-outs cannot be read: then nobody may be sent anything."""
+    opted = store.opted_out()
+    if not opted:
+        return config, []
+    keep = [i for i, s in enumerate(config.subscribers) if s.email.casefold() not in opted]
+    skipped = [
+        DeliveryOutcome(s.name, s.email, status="opted-out")
+        for s in config.subscribers
+        if s.email.casefold() in opted
+    ]
+    return config.narrowed(keep), skipped
+
+
 async def run_once(
     config: Config,
     *,
@@ -143,7 +159,11 @@ async def run_once(
     except StoreError as exc:
         errors.append(str(exc))
         cursor = None
-    batch, why = plan_all(config, store, now=now, embedder=embedder, upto=None)
+    try:
+        config, skipped = without_opt_outs(config, store)
+        batch, why = plan_all(config, store, now=now, embedder=embedder, upto=None)
+    except StoreError as exc:
+        skipped, batch, why = [], None, f"not sent: {exc}"
     if why is not None:
         halt.stop(why)
     plans = plan_digests(batch, now=now) if batch is not None else iter(())
@@ -162,6 +182,7 @@ async def run_once(
             progress=progress,
             stop=stop,
         )
+        deliveries += skipped
         deliveries += [
             DeliveryOutcome(sub.name, sub.email, status="stopped", error=halt.why)
             for sub in config.subscribers
@@ -187,12 +208,16 @@ async def run_once(
         ranker=f"hybrid ({embedder.name})" if embedder else "lexical",
         errors=tuple(errors),
     )
-    return keep_report(store, report)
+    return keep_report(store, report, config)
 
 
-def keep_report(store: Store, report: RunReport) -> RunReport:
-    """Record the report for `digest status`; a failure to do so is added to it."""
+def keep_report(store: Store, report: RunReport, config: Config | None = None) -> RunReport:
+    """Record the report for `digest status` (and forget sent pages older than [web]
+    keep_days); a failure to do so is added to it."""
     try:
+        web = config.settings.web if config is not None else None
+        if web is not None:
+            store.prune_pages(report.started - timedelta(days=web.keep_days))
         store.record_run(report)
     except StoreError as exc:
         report = replace(report, errors=(*report.errors, f"this run was not recorded: {exc}"))

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.message import Message
 
@@ -15,33 +15,60 @@ from jinja2 import Environment, TemplateError
 
 from digest.config.values import Config
 from digest.errors import DeliveryError, StoreError
-from digest.mail.compose import compose
+from digest.mail.compose import compose, message_id, parse_sender
 from digest.mail.deliver import Outbox
 from digest.mail.render import make_environment, render_digest, template_problem, unsubscribe_links
 from digest.models import DeliveryOutcome, Digest, Subscriber
 from digest.plan import Planned
 from digest.store import Store
+from digest.web.links import digest_links
 
 log = logging.getLogger("digest.run")
 
 
+@dataclass(frozen=True)
+class Built:
+    """One digest's message and the HTML it carries (kept for "View in browser")."""
+
+    message: Message
+    html: str
+
+
 def build_message(config: Config, digest: Digest, env: Environment, *, now: datetime) -> Message:
     """Render and compose one digest with the config's sender, unsubscribe links and List-Id."""
+    return build(config, digest, env, now=now).message
+
+
+def build(config: Config, digest: Digest, env: Environment, *, now: datetime) -> Built:
+    """`build_message`, keeping the HTML. With [web] the digest carries its own signed
+    one-click unsubscribe link (first in List-Unsubscribe; mailto: ones stay beside it) and
+    its "View in browser" link."""
     email = config.settings.email
     sub = digest.subscriber
+    ids = [s.paper.id for s in (*digest.papers, *digest.more)]
     unsubscribe = unsubscribe_links(email.unsubscribe, sub.email)
-    rendered = render_digest(digest, env, unsubscribe=unsubscribe)
-    return compose(
+    domain = parse_sender(email.sender)[1].rpartition("@")[2]
+    mid = message_id(subscriber=sub.email, day=digest.day, paper_ids=ids, domain=domain)
+    links = digest_links(config, sub.email, mid, now=now)
+    if links is not None:
+        mailto = tuple(u for u in unsubscribe if u.lower().startswith("mailto:"))
+        unsubscribe = (links.unsubscribe, *mailto)
+    rendered = render_digest(
+        digest, env, unsubscribe=unsubscribe, view=links.view if links else None
+    )
+    message = compose(
         rendered,
         sender=email.sender,
         to_name=sub.name,
         to_email=sub.email,
         day=digest.day,
-        paper_ids=[s.paper.id for s in (*digest.papers, *digest.more)],
+        paper_ids=ids,
         now=now,
         unsubscribe=unsubscribe,
         list_id=email.list_id,
+        one_click=links is not None,
     )
+    return Built(message=message, html=rendered.html)
 
 
 class Halt(asyncio.Event):
@@ -118,7 +145,8 @@ async def _deliver(
         return base
     ids = [s.paper.id for s in (*digest.papers, *digest.more)]
     try:
-        message = build_message(config, digest, env, now=now)
+        built = build(config, digest, env, now=now)
+        message = built.message
     except TemplateError as exc:
         return replace(base, status="failed", error=template_problem(exc))
     mid = str(message["Message-ID"])
@@ -140,6 +168,7 @@ async def _deliver(
                 sent_at=now,
                 cursor=cursor,
                 claim=claim,
+                html=built.html if config.settings.web is not None else None,
             )
         except StoreError as exc:
             # sent but not remembered: it may go out once more next run: send nothing new

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,6 +51,7 @@ async def serve(
     run_group: RunGroup,
     *,
     delivered_since: Callable[[list[int], datetime], bool],
+    web: Callable[[asyncio.Event], Coroutine[Any, Any, None]] | None = None,
 ) -> None:
     """Run every schedule group's digests on time until SIGTERM or SIGINT.
 
@@ -110,12 +111,22 @@ async def serve(
             log.info("catching up %s: due at %s", label, owed.isoformat())
             scheduler.add_job(job, "date", run_date=now, args=[label, members, slot])
     scheduler.start()
+    web_stop = asyncio.Event()
+    endpoint: asyncio.Task[None] | None = None
+    if web is not None:
+        endpoint = asyncio.create_task(web(web_stop))
     log.info("serving; stop with SIGTERM or Ctrl-C")
-    await stopping.wait()
+    waiting = asyncio.create_task(stopping.wait())
+    await asyncio.wait([waiting, *([endpoint] if endpoint else [])], return_when="FIRST_COMPLETED")
+    if endpoint is not None and endpoint.done():  # the endpoint could not start: stop too
+        stopping.set()
     log.info("stopping: finishing the messages in flight")
     scheduler.pause()  # no new job starts; the running ones see `stopping` and wind down
     if running:
         # before the scheduler shuts down: its executor cancels the jobs it still holds
         await asyncio.wait(running, timeout=120)
     scheduler.shutdown(wait=False)
+    if endpoint is not None:
+        web_stop.set()  # after the runs: links keep working until the last digest is out
+        await endpoint  # requests in flight finish; a failure to start is raised here
     log.info("stopped")

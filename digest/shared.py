@@ -21,7 +21,7 @@ from digest.errors import StoreError
 from digest.fetch import Fetcher
 from digest.mail.deliver import Outbox
 from digest.models import DeliveryOutcome, RunReport, SourceOutcome
-from digest.pipeline import fetch_all, keep_report, plan_all, send_alerts
+from digest.pipeline import fetch_all, keep_report, plan_all, send_alerts, without_opt_outs
 from digest.plan import Planned, plan_one
 from digest.ranking.batch import Batch
 from digest.ranking.semantic import Embedder
@@ -225,8 +225,10 @@ async def _take_part(
     errors: list[str] = []
     notes: list[str] = []
     batch: Batch | None = None
+    skipped: list[DeliveryOutcome] = []
     try:
         run = await _wait_for_sending(store, run, share, stop)
+        config, skipped = without_opt_outs(config, store)
         if run.state == "fetching":  # this instance leads
             outcomes = await fetch_all(config, store=store, fetcher=fetcher, now=run.run_at)
             cursor = store.newest_seq()
@@ -277,7 +279,7 @@ async def _take_part(
         started=run.run_at,
         finished=tick(),
         sources=tuple(outcomes),
-        deliveries=tuple(deliveries),
+        deliveries=(*deliveries, *(skipped if run.leader == share.instance else ())),
         new_papers=sum(o.new for o in outcomes),
         sending_seconds=(tick() - sending_started).total_seconds(),
         notes=tuple(notes),
@@ -285,4 +287,4 @@ async def _take_part(
         errors=tuple(errors),
         statements=store.statements,
     )
-    return keep_report(store, finished)
+    return keep_report(store, finished, config)

@@ -138,3 +138,50 @@ def test_a_killed_instance_s_restart_finishes_the_run(
     after = run_cli(capsys, "status", "--config", config)
     assert "run 1 [all subscribers] finished" in after.out and "held by" not in after.out
     assert f":{again.pid}" in after.out  # the restart's own run report names it
+
+
+def test_two_serve_instances_send_a_scheduled_run_once_and_a_stopped_one_hands_over(
+    pg_url: str, tmp_path: Path, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two `serve` processes fire for the same send moment: one run, shared. SIGTERM to one
+    mid-send: it finishes what is on its wire, gives its other claims back and exits 0; the
+    other sends the rest at once (long before their 30 s lease would run out); exactly one
+    digest per subscriber."""
+    from datetime import UTC, datetime, timedelta
+
+    people = 14
+    config = _config(tmp_path, pg_url, smtp_server, people, lease=30)
+    at = (datetime.now(UTC) + timedelta(seconds=4)).strftime("%H:%M:%S")
+    days = '["mon", "tue", "wed", "thu", "fri", "sat", "sun"]'
+    config.write_text(
+        config.read_text() + f'\n[schedule]\ntime = "{at}"\ntimezone = "UTC"\ndays = {days}\n'
+    )
+    smtp_server.handler.data_delay = 0.2
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    argv = [sys.executable, "-m", "digest", "serve", "--config", str(config)]
+    a, b = (
+        subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for _ in range(2)
+    )
+    try:
+        assert wait_until(lambda: len(smtp_server.received) >= 4, timeout=60), "nothing sent"
+        a.send_signal(signal.SIGTERM)
+        _, a_err = a.communicate(timeout=30)
+        assert a.returncode == 0, a_err
+        stopped = len(smtp_server.received)
+        assert wait_until(lambda: len(smtp_server.received) >= people, timeout=20), (
+            f"{len(smtp_server.received)} of {people} after the hand-over"
+        )
+        assert stopped < people  # the other instance really finished the stopped one's share
+        b.send_signal(signal.SIGTERM)
+        _, b_err = b.communicate(timeout=30)
+        assert b.returncode == 0, b_err
+    finally:
+        for proc in (a, b):
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    got = Counter(r.rcpt_tos[0] for r in smtp_server.received)
+    assert got == Counter({f"r{i}@example.org": 1 for i in range(people)})
+    status = run_cli(capsys, "status", "--config", config)
+    assert "run 1 [" in status.out and "finished" in status.out and "run 2 [" not in status.out

@@ -10,6 +10,8 @@ import sys
 from email import message_from_bytes, policy
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 
 
@@ -145,3 +147,23 @@ def test_make_listings_rebuilds_the_bundled_listings(tmp_path: Path) -> None:
         assert (tmp_path / name).read_bytes() == (
             ROOT / "examples" / "listings" / name
         ).read_bytes()
+
+
+def test_compose_file_runs_two_instances_on_the_postgres_service(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """compose.yaml has a postgres service and two digest services on one mounted config,
+    and that config loads with its store pointing at the postgres service."""
+    from digest.config.load import load_config
+
+    compose = (ROOT / "compose.yaml").read_text(encoding="utf-8")
+    services = re.findall(r"^  ([a-z-]+):", compose.split("\nvolumes:")[0], re.MULTILINE)
+    assert services == ["postgres", "digest-a", "digest-b"]
+    assert "digest-b: *digest" in compose and "image: postgres:15" in compose
+    mount = re.search(r"- \./(\S+):/config/config\.toml:ro", compose)
+    assert mount is not None
+    monkeypatch.setenv("DIGEST_DB_PASSWORD", "x")
+    monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "y")
+    config = load_config(ROOT / mount.group(1))
+    assert config.store_url.startswith("postgresql+psycopg://digest:")
+    assert config.store_url.endswith("@postgres/digest")

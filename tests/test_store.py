@@ -113,3 +113,26 @@ def test_dry_run_copy_reads_but_never_writes_the_original(tmp_path: Path) -> Non
     other.mkdir()
     dry_run_copy(f"sqlite:///{tmp_path / 'absent.db'}", other).close()
     assert not (tmp_path / "absent.db").exists()
+
+
+def test_opt_outs_and_kept_pages(store_url: str) -> None:
+    """An opt-out is recorded once (case-insensitively) and undone once; a delivery with
+    HTML keeps the page, readable by Message-ID, until pages that old are pruned."""
+    store = Store(store_url)
+    assert store.opt_out("Ada@Example.org", now=T0, via="link")
+    assert not store.opt_out("ada@example.org", now=T0, via="cli")
+    assert set(store.opted_out()) == {"ada@example.org"}
+    assert store.opt_in("ADA@example.org") and not store.opt_in("ada@example.org")
+    store.record_delivery(
+        "bob@example.org",
+        ["arxiv:1"],
+        message_id="<m1>",
+        run_at=T0,
+        sent_at=T0,
+        html="<p>café</p>",
+    )
+    assert store.page("<m1>") == "<p>café</p>" and store.page("<other>") is None
+    assert store.prune_pages(T0) == 0
+    assert store.prune_pages(T0 + timedelta(seconds=1)) == 1
+    assert store.page("<m1>") is None
+    store.close()

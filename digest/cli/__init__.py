@@ -2,7 +2,8 @@
 else prints or exits. Each command imports the heavy parts (pydantic, SQLAlchemy, numpy...)
 inside its body, so ``digest --help`` starts fast.
 
-``run`` (``run.py``), ``serve``/``check``/``status`` (``service.py``), shared options
+``run`` (``run.py``), ``serve``/``check``/``status`` (``service.py``), ``web`` and
+``subscribers`` (``web.py``), shared options
 (``options.py``) and report formatting (``report.py``).
 """
 
@@ -17,6 +18,7 @@ from digest import __version__, logs
 from digest.cli.options import EXIT_FAILURES, EXIT_OK, EXIT_USAGE
 from digest.cli.run import preview, run, test_email
 from digest.cli.service import check, serve, status
+from digest.cli.web import subscribers, web
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,11 +39,11 @@ from digest.cli.service import check, serve, status
 @click.pass_context
 def cli(ctx: click.Context, log_format: str, log_level: str | None) -> None:
     """Paper Digest: new papers from your feeds, ranked per subscriber, one email a day."""
-    serving = ctx.invoked_subcommand == "serve"
+    serving = ctx.invoked_subcommand in ("serve", "web")
     logs.setup(log_format, log_level or ("info" if serving else "warning"))
 
 
-for command in (run, preview, test_email, serve, check, status):
+for command in (run, preview, test_email, serve, check, status, web, subscribers):
     cli.add_command(command)
 
 

@@ -36,12 +36,16 @@ def format_report(report: RunReport, *, outbox: Path | None = None) -> list[str]
     verb = "written" if report.dry_run else "sent"
     done = [d for d in report.deliveries if d.status in ("sent", "written")]
     where = f" to {outbox}" if outbox and report.dry_run else ""
-    lines.append(f"emails: {len(done)} {verb}{where}")
+    opted = sum(1 for d in report.deliveries if d.status == "opted-out")
+    skipped = f"; {opted} opted out, skipped" if opted else ""
+    lines.append(f"emails: {len(done)} {verb}{where}{skipped}")
     for d in report.deliveries:
         if d.status in ("sent", "written"):
             detail = f"{plural(d.papers, 'paper')} -> {d.location}"
         elif d.status == "nothing-new":
             detail = "nothing new, no email"
+        elif d.status == "opted-out":
+            detail = "unsubscribed through their link, no email"
         else:
             detail = d.error or "failed"
         lines.append(f"  {d.status:<12} {d.subscriber} <{d.email}>: {detail}")

@@ -92,7 +92,7 @@ def status(config_path: Path, as_json: bool, runs: int, health: bool) -> None:
 
     config = load(config_path)
     if health:
-        verdict = app.health(config, now=datetime.now(UTC))
+        verdict = app.health_check(config, now=datetime.now(UTC))
         click.echo(f"{'healthy' if verdict.ok else 'unhealthy'}: {verdict.why}")
         raise SystemExit(0 if verdict.ok else EXIT_FAILURES)
     state = app.status(config, runs)
@@ -124,8 +124,10 @@ def status(config_path: Path, as_json: bool, runs: int, health: bool) -> None:
     click.echo("subscribers:")
     for s in state.subscribers:
         when = s.last_delivery or "never"
+        gone = f"; unsubscribed since {s.unsubscribed}" if s.unsubscribed else ""
         click.echo(
-            f"  {s.name} <{s.email}>: last delivery {when}, {plural(s.papers_sent, 'paper')} sent"
+            f"  {s.name} <{s.email}>: last delivery {when}, "
+            f"{plural(s.papers_sent, 'paper')} sent{gone}"
         )
     for name, streak in state.failing_sources.items():
         click.echo(f"FAILING: source {name} failed {streak} runs in a row")

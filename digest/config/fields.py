@@ -56,6 +56,25 @@ def unsubscribe_url(value: str) -> str:
     return value
 
 
+def listen_address(value: str) -> str:
+    """'host:port' (an IPv6 host in brackets) for the web endpoint."""
+    no_control(value)
+    match = re.match(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$", value)
+    if not match or not 0 < int(match.group(2)) < 65536:
+        raise ValueError(f"expected 'host:port' such as '127.0.0.1:8080', found {value!r}")
+    return value
+
+
+def base_url(value: str) -> str:
+    """The public http(s) address subscriber links start with (no query or fragment)."""
+    no_control(value)
+    if not re.match(r"^https?://[^\s/?#<>]+(/[^\s?#<>]*)?$", value, re.I):
+        raise ValueError(
+            f"expected an http(s):// address such as 'https://digest.example.org', found {value!r}"
+        )
+    return value.rstrip("/")
+
+
 def as_tuple(value: Any) -> Any:
     """TOML arrays arrive as lists; the frozen models keep tuples."""
     return tuple(value) if isinstance(value, list) else value
@@ -95,6 +114,8 @@ Text = Annotated[str, AfterValidator(no_control)]
 Email = Annotated[str, AfterValidator(validate_email)]
 Sender = Annotated[str, AfterValidator(sender)]
 UnsubscribeUrl = Annotated[str, AfterValidator(unsubscribe_url)]
+ListenAddress = Annotated[str, AfterValidator(listen_address)]
+BaseUrl = Annotated[str, AfterValidator(base_url)]
 Category = Annotated[str, AfterValidator(category)]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Clock = Annotated[dt.time, BeforeValidator(clock)]

@@ -136,6 +136,18 @@ def resolve(settings: Settings, path: Path) -> Config:
             if not (model_dir / name).is_file():
                 raise _fail(path, "ranking.model", f"expected a folder with {name}: {model_dir}")
     semantic = installed(SEMANTIC) if ranking.semantic == "auto" else ranking.semantic
+    web_secret = None
+    if settings.web is not None:
+        secret = os.environ.get(settings.web.secret_env, "")
+        if len(secret) < 16:
+            found = "it is not set" if not secret else f"it has {len(secret)} characters"
+            raise _fail(
+                path,
+                "web.secret_env",
+                f"expected environment variable {settings.web.secret_env} to hold a secret of "
+                f"at least 16 characters (it signs subscriber links); {found}",
+            )
+        web_secret = secret.encode("utf-8")
     return Config(
         path=path,
         settings=settings,
@@ -150,6 +162,7 @@ def resolve(settings: Settings, path: Path) -> Config:
         tls_context=_tls(settings, path),
         password=password,
         password_missing=missing,
+        web_secret=web_secret,
     )
 
 

@@ -8,10 +8,12 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from digest.config.fields import (
+    BaseUrl,
     Category,
     Clock,
     Day,
     Email,
+    ListenAddress,
     Sender,
     Strict,
     Text,
@@ -140,6 +142,16 @@ class RankingSettings(Strict):
         raise ValueError(f'expected true, false or "auto", found {value!r}')
 
 
+class WebSettings(Strict):
+    """The subscriber link endpoint: where it listens, the public address links start with,
+    and the variable holding the secret that signs them."""
+
+    listen: ListenAddress = "127.0.0.1:8080"
+    base_url: BaseUrl
+    secret_env: Text
+    keep_days: int = Field(default=30, ge=1, le=3650)  # sent digests kept for "View in browser"
+
+
 class Settings(Strict):
     """The whole config file, as written."""
 
@@ -150,6 +162,7 @@ class Settings(Strict):
     ranking: RankingSettings = RankingSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     alerts: AlertSettings = AlertSettings()
+    web: WebSettings | None = None
     sources: tuple[AnySource, ...] = Field(min_length=1)
     subscribers: tuple[SubscriberSettings, ...] = Field(min_length=1)
 

@@ -47,6 +47,7 @@ class Config:
     tls_context: ssl.SSLContext | None = None
     password: str | None = None
     password_missing: str | None = None  # the unset variable [smtp] password_env names
+    web_secret: bytes | None = None  # [web] secret_env's value: signs subscriber links
 
     @property
     def base(self) -> Path:

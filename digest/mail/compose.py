@@ -46,6 +46,7 @@ def compose(
     now: datetime,
     unsubscribe: Sequence[str] = (),
     list_id: str | None = None,
+    one_click: bool = False,
 ) -> Message:
     """The message for one subscriber's digest; every header goes through the email package
     (formataddr and Header encode non-ASCII; values are stripped of control characters).
@@ -53,7 +54,8 @@ def compose(
     Built with the email package's compat32 classes and base64 bodies: the same headers and
     MIME structure as EmailMessage at less than half the cost, which matters at 10,000 digests.
     `unsubscribe` URLs (already personalised) become List-Unsubscribe, with
-    List-Unsubscribe-Post for one-click when one of them is https (RFC 8058).
+    List-Unsubscribe-Post for one-click when one of them is https (RFC 8058) or, with
+    `one_click`, when the first is Paper Digest's own endpoint (which answers that POST).
     """
     from_name, from_addr = parse_sender(sender)
     domain = from_addr.rpartition("@")[2]
@@ -67,7 +69,7 @@ def compose(
     msg["List-Id"] = f"Paper Digest <{collapse(list_id or 'paper-digest.' + domain)}>"
     if unsubscribe:
         msg["List-Unsubscribe"] = ", ".join(f"<{collapse(u)}>" for u in unsubscribe)
-        if any(u.lower().startswith("https://") for u in unsubscribe):
+        if one_click or any(u.lower().startswith("https://") for u in unsubscribe):
             msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     # utf-8 bodies are base64-encoded by the email package: C speed, every client decodes it
     msg.attach(MIMEText(rendered.text, "plain", "utf-8"))

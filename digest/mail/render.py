@@ -166,15 +166,23 @@ def subject_for(digest: Digest) -> str:
     return readable(" · ".join(parts))
 
 
-def render_digest(digest: Digest, env: Environment, *, unsubscribe: Sequence[str] = ()) -> Rendered:
+def render_digest(
+    digest: Digest,
+    env: Environment,
+    *,
+    unsubscribe: Sequence[str] = (),
+    view: str | None = None,
+) -> Rendered:
     """Render one digest into subject, text and (CSS-inlined) HTML; `unsubscribe` holds the
-    subscriber's own unsubscribe URLs (see ``unsubscribe_links``).
+    subscriber's own unsubscribe URLs (see ``unsubscribe_links``), `view` the address of
+    this digest in a browser ([web]), when there is one.
 
     CSS is inlined per rendered message rather than once per template: templates are
     user-replaceable and use inheritance, and css-inline takes about 0.3 ms a message.
     """
     context = {
         "unsubscribe": tuple(unsubscribe),
+        "view_url": view,
         "digest": digest,
         "subscriber": digest.subscriber,
         "items": digest.papers,

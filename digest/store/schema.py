@@ -120,3 +120,18 @@ claims = Table(
     Column("outcome", String(16)),
     Column("done_by", String(255)),
 )
+opt_outs = Table(
+    "opt_outs",
+    metadata,
+    Column("email", String(320), primary_key=True),
+    Column("since", String(32), nullable=False),
+    Column("via", String(32), nullable=False),  # "link" (the web page or one-click) | "cli"
+)
+pages = Table(
+    "pages",
+    metadata,
+    Column("message_id", String(255), primary_key=True),
+    Column("subscriber", String(320), nullable=False),
+    Column("sent_at", String(32), nullable=False, index=True),
+    Column("html", LargeBinary, nullable=False),  # zlib-compressed, as sent
+)

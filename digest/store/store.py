@@ -15,9 +15,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from digest.errors import AlreadyRunningError, StoreError
 from digest.models import FeedState, Paper, RunReport
-from digest.store import claims, ledger, runs, sqlite
+from digest.store import claims, ledger, links, runs, sqlite
 from digest.store import papers as paper_rows
-from digest.store.claims import Opened, SharedRun
+from digest.store.methods import SharedRuns, SubscriberLinks
 from digest.store.migrate import migrate, migrate_on, schema_version
 from digest.store.schema import papers
 
@@ -55,7 +55,7 @@ RUN_LOCK_KEY = 0x50415045525F4447  # "PAPER_DG": the PostgreSQL advisory lock of
 INGEST_LOCK_KEY = 0x50445F494E474553  # "PD_INGES": ingests take turns, so seq = max + 1 holds
 
 
-class Store:
+class Store(SharedRuns, SubscriberLinks):
     """The state store behind an SQLAlchemy engine (SQLite file or PostgreSQL)."""
 
     def __init__(self, url: str, *, rollback: bool = False) -> None:
@@ -252,14 +252,17 @@ class Store:
         sent_at: datetime,
         cursor: int | None = None,
         claim: tuple[int, str] | None = None,
+        html: str | None = None,
     ) -> None:
         """Mark papers as sent to `subscriber` in one transaction (call after SMTP accepted);
         `cursor` opens their next candidate window (default: the newest paper stored). With
         `claim` (run id, instance) the subscriber's claim in that shared run is finished in
-        the same transaction."""
+        the same transaction; `html` is kept for "View in browser"."""
         with self._write() as conn:
             if claim is not None:
                 claims.finish_claim(conn, claim[0], subscriber, claim[1], "sent")
+            if html is not None:
+                links.save_page(conn, message_id, subscriber, html, sent_at=sent_at)
             if cursor is None:
                 cursor = paper_rows.newest_seq(conn)
             ledger.record_delivery(
@@ -286,66 +289,6 @@ class Store:
         """Per subscriber address: (time of the newest delivery, papers sent in all)."""
         with self._read() as conn:
             return ledger.last_deliveries(conn)
-
-    # -- shared runs (several instances on one database) ------------------------------------
-
-    def open_shared_run(self, **kwargs: Any) -> Opened:
-        """Lead, join or skip a schedule group's run (see claims.open_run)."""
-        with self._write() as conn:
-            return claims.open_run(conn, **kwargs)
-
-    def shared_run(self, run_id: int) -> SharedRun:
-        """A shared run as it stands now."""
-        with self._read() as conn:
-            return claims.load_run(conn, run_id)
-
-    def take_over(self, run_id: int, instance: str, *, wall: float, lease: float) -> SharedRun:
-        """Lead a run whose leader's lease ran out while fetching."""
-        with self._write() as conn:
-            return claims.take_over(conn, run_id, instance, wall=wall, lease=lease)
-
-    def renew(self, run_id: int, instance: str, until: float) -> None:
-        """Extend `instance`'s leases: on the run it leads and on the claims it holds."""
-        with self._write() as conn:
-            claims.renew_run(conn, run_id, instance, until)
-            claims.renew_claims(conn, run_id, instance, until)
-
-    def begin_sending(self, run_id: int, *, cursor: int, subscribers: Sequence[str]) -> None:
-        """Open the run's claims to every instance."""
-        with self._write() as conn:
-            claims.begin_sending(conn, run_id, cursor=cursor, subscribers=subscribers)
-
-    def claim(
-        self, run_id: int, instance: str, *, size: int, wall: float, lease: float
-    ) -> list[str]:
-        """Up to `size` free subscribers of the run, now held by `instance`."""
-        with self._write() as conn:
-            return claims.claim(conn, run_id, instance, size=size, wall=wall, lease=lease)
-
-    def finish_claim(self, run_id: int, subscriber: str, instance: str, outcome: str) -> None:
-        """A subscriber done for the run without a delivery to record."""
-        with self._write() as conn:
-            claims.finish_claim(conn, run_id, subscriber, instance, outcome)
-
-    def release_claims(self, run_id: int, instance: str) -> int:
-        """Give back the claims `instance` has not started."""
-        with self._write() as conn:
-            return claims.release_claims(conn, run_id, instance)
-
-    def held_elsewhere(self, run_id: int, instance: str, wall: float) -> int:
-        """Unfinished claims other live instances hold."""
-        with self._read() as conn:
-            return claims.held_elsewhere(conn, run_id, instance, wall)
-
-    def finish_run(self, run_id: int, wall: float) -> bool:
-        """Mark the run finished if no claim is open."""
-        with self._write() as conn:
-            return claims.finish_run(conn, run_id, wall)
-
-    def recent_shared(self, limit: int = 5) -> list[dict[str, Any]]:
-        """The newest shared runs, who did what and who holds what."""
-        with self._read() as conn:
-            return claims.recent_shared(conn, limit)
 
     # -- feed state and runs ------------------------------------------------------------------
 

@@ -1,0 +1,87 @@
+"""`web` (the subscriber link endpoint alone) and `subscribers` (who is active, who
+unsubscribed through their link; undo an opt-out)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from digest.cli.options import EXIT_FAILURES, EXIT_USAGE, config_option, load
+
+
+@click.command()
+@config_option
+def web(config_path: Path) -> None:
+    """Answer subscriber links ([web]: unsubscribe, view in browser, /healthz) until SIGTERM
+    or SIGINT, without sending anything (for a host that only serves links)."""
+    from digest import app
+
+    config = load(config_path)
+    if config.settings.web is None:
+        click.echo(f"digest: {config.path}: web: expected a [web] table, found none", err=True)
+        raise SystemExit(EXIT_USAGE)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await app.web(config, stop)
+
+    asyncio.run(main())
+
+
+optional_config = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The TOML config file.",
+)
+
+
+def _config_path(*given: Path | None) -> Path:
+    for path in given:
+        if path is not None:
+            return path
+    raise click.UsageError("Missing option '--config'.")
+
+
+@click.group(invoke_without_command=True)
+@optional_config
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per subscriber.")
+@click.pass_context
+def subscribers(ctx: click.Context, config_path: Path | None, as_json: bool) -> None:
+    """List every subscriber: active, or unsubscribed (through their link) since when."""
+    ctx.obj = config_path
+    if ctx.invoked_subcommand is not None:
+        return
+    from digest import app
+
+    states = app.subscribers(load(_config_path(config_path)))
+    if as_json:
+        click.echo(json.dumps([asdict(s) for s in states], indent=2))
+        return
+    for s in states:
+        since = f" since {s.since}" if s.since else ""
+        click.echo(f"{s.name} <{s.email}>: {s.state}{since}")
+
+
+@subscribers.command()
+@click.argument("email")
+@optional_config
+@click.pass_obj
+def resubscribe(group_config: Path | None, email: str, config_path: Path | None) -> None:
+    """Undo EMAIL's opt-out: the next run sends it digests again."""
+    from digest import app
+
+    config = load(_config_path(config_path, group_config))
+    if app.resubscribe(config, email):
+        click.echo(f"{email}: subscribed again")
+        return
+    click.echo(f"{email}: was not unsubscribed; nothing changed", err=True)
+    raise SystemExit(EXIT_FAILURES)
