@@ -24,6 +24,10 @@ USER 10001:10001
 WORKDIR /data
 VOLUME ["/data"]
 
+# subscriber links when [web] is set (listen = "0.0.0.0:8080" inside a container); the
+# HEALTHCHECK below then asks that endpoint's /healthz
+EXPOSE 8080
+
 HEALTHCHECK --interval=5m --timeout=30s --start-period=1m \
     CMD ["digest", "status", "--config", "/config/config.toml", "--healthy"]
 
