@@ -42,7 +42,7 @@ class Paper:
         return self.id[len("arxiv:") :] if self.id.startswith("arxiv:") else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Subscriber:
     """A person who gets one digest per run, with what they care about."""
 
@@ -157,3 +157,22 @@ class RunReport:
             or any(s.status == "failed" for s in self.sources)
             or any(d.status in ("failed", "unrecorded", "stopped") for d in self.deliveries)
         )
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Every subscriber's candidates, compactly: subscribers whose windows open at the same
+    paper share one list of ids; each keeps only the few ids of it already sent to them."""
+
+    papers: dict[str, Paper]  # every candidate paper by id
+    groups: tuple[tuple[tuple[str, ...], tuple[int, ...]], ...]  # (ids, subscriber rows)
+    sent: dict[int, frozenset[str]]  # subscriber row -> ids in their window already sent
+
+    def pools(self, count: int) -> list[list[str]]:
+        """Each subscriber's candidate ids as a list (what `groups` and `sent` stand for)."""
+        out: list[list[str]] = [[] for _ in range(count)]
+        for ids, rows in self.groups:
+            for row in rows:
+                gone = self.sent.get(row)
+                out[row] = [pid for pid in ids if not gone or pid not in gone]
+        return out

@@ -71,14 +71,15 @@ def rank_batch(
     embedding new papers first."""
     subscribers = config.subscribers
     lookback = timedelta(days=config.settings.email.lookback_days)
-    papers, pools = store.candidate_pools(
+    found = store.candidate_windows(
         [sub.email for sub in subscribers], now=now, lookback=lookback, upto=upto
     )
+    papers = found.papers
     semantic = embed(embedder, papers.values(), subscribers, store) if embedder else None
     return Batch(
         papers.values(),
         subscribers,
-        candidates=pools,
+        candidates=found,
         settings=ranking_settings(config),
         semantic=semantic,
     )

@@ -160,7 +160,11 @@ async def _deliver(
             log.warning("delivery to %s failed: %s", subscriber.email, exc)
             return replace(base, status="failed", papers=len(ids), message_id=mid, error=str(exc))
         try:
-            store.record_delivery(
+            # in a worker thread: the commit waits for the disk (fsync), the event loop keeps
+            # the other connections busy meanwhile; this digest holds its place on the wire
+            # until it is recorded, so what a crash can resend stays bounded by `wire`
+            await asyncio.to_thread(
+                store.record_delivery,
                 subscriber.email,
                 ids,
                 message_id=mid,

@@ -48,6 +48,7 @@ def _tls(settings: Settings, path: Path) -> ssl.SSLContext | None:
 def _subscribers(settings: Settings) -> tuple[tuple[Subscriber, ...], tuple[Slot, ...]]:
     base = settings.schedule
     subs, slots = [], []
+    shared: dict[Slot, Slot] = {}  # most subscribers share a schedule: one object each
     for s in settings.subscribers:
         subs.append(
             Subscriber(
@@ -61,15 +62,14 @@ def _subscribers(settings: Settings) -> tuple[tuple[Subscriber, ...], tuple[Slot
                 min_score=s.min_score,
             )
         )
-        slots.append(
-            Slot(
-                at=s.time or base.time,
-                zone=s.timezone or base.timezone,
-                days=tuple(s.days or base.days),
-                cadence=s.cadence,
-                weekly_day=s.weekly_day,
-            )
+        slot = Slot(
+            at=s.time or base.time,
+            zone=s.timezone or base.timezone,
+            days=tuple(s.days or base.days),
+            cadence=s.cadence,
+            weekly_day=s.weekly_day,
         )
+        slots.append(shared.setdefault(slot, slot))
     return tuple(subs), tuple(slots)
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-from digest.models import Paper, Scored, Subscriber
+import numpy as np
+
+from digest.models import Paper, Scored, Subscriber, Windows
 from digest.ranking.index import Index, ScoringParams
 from digest.ranking.keywords import parse_keyword
 from digest.ranking.reasons import PARTLY, matched_reasons, similar_reasons
-from digest.ranking.score import Semantic, score_all
+from digest.ranking.score import Allowed, Semantic, score_all
 
 DEFAULT_PARAMS = ScoringParams()
 
@@ -47,14 +49,16 @@ class Batch:
         papers: Iterable[Paper],
         subscribers: Sequence[Subscriber],
         *,
-        candidates: Sequence[Collection[str]] | None = None,
+        candidates: Sequence[Collection[str]] | Windows | None = None,
         settings: ScoringParams = DEFAULT_PARAMS,
         semantic: Semantic | None = None,
     ) -> None:
         self.subscribers = list(subscribers)
         self.index = build_index(papers, self.subscribers, settings)
-        allowed = None
-        if candidates is not None:
+        allowed: Sequence[Collection[int]] | Allowed | None = None
+        if isinstance(candidates, Windows):
+            allowed = _allowed(candidates, self.index.position, len(self.subscribers))
+        elif candidates is not None:
             pos = self.index.position
             allowed = [[pos[c] for c in ids if c in pos] for ids in candidates]
         self.semantic = semantic
@@ -95,6 +99,20 @@ class Batch:
             return ()
         floor = self.index.settings.semantic_floor
         return similar_reasons(sem.papers.get(paper.id), sub, sem.keywords, floor)
+
+
+def _allowed(found: Windows, pos: dict[str, int], rows: int) -> Allowed:
+    """Windows of paper ids as the scorer's compact position arrays."""
+    windows = []
+    window_of = np.full(rows, -1, dtype=np.int32)
+    for w, (ids, members) in enumerate(found.groups):
+        windows.append(np.array([pos[c] for c in ids if c in pos], dtype=np.intp))
+        window_of[list(members)] = w
+    excluded = {
+        row: np.array([pos[c] for c in gone if c in pos], dtype=np.intp)
+        for row, gone in found.sent.items()
+    }
+    return Allowed(rows, windows, window_of, excluded)
 
 
 def rank_all(

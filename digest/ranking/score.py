@@ -97,6 +97,47 @@ def _keyed_matrix(
     return _rows_to_matrix(pairs, (len(subs), max(1, len(index))))
 
 
+class Allowed:
+    """Which paper positions each subscriber may get, kept compact: rows share windows (one
+    position array each) and only the few positions already sent are kept per row. A chunk
+    of rows becomes a dense boolean block when it is scored, never the whole table."""
+
+    def __init__(
+        self,
+        rows: int,
+        windows: Sequence[npt.NDArray[np.intp]],
+        window_of: npt.NDArray[np.int32],
+        excluded: dict[int, npt.NDArray[np.intp]] | None = None,
+    ) -> None:
+        self.rows = rows
+        self.windows = list(windows)
+        self.window_of = window_of  # per row: its window, -1 for none
+        self.excluded = excluded or {}
+
+    @classmethod
+    def from_lists(cls, allowed: Sequence[Collection[int]]) -> Allowed:
+        """One window per row (small callers and tests)."""
+        windows = [np.fromiter(cols, dtype=np.intp, count=len(cols)) for cols in allowed]
+        return cls(len(allowed), windows, np.arange(len(allowed), dtype=np.int32))
+
+    def block(self, start: int, stop: int, n: int) -> npt.NDArray[np.bool_]:
+        """Rows start..stop x n papers: True where the row may get the paper."""
+        out = np.zeros((stop - start, n), dtype=bool)
+        mine = self.window_of[start:stop]
+        for w in np.unique(mine):
+            if w < 0:
+                continue
+            local = np.flatnonzero(mine == w)
+            positions = self.windows[int(w)]
+            if positions.size:
+                out[np.ix_(local, positions)] = True
+        for row in range(start, stop):
+            gone = self.excluded.get(row)
+            if gone is not None and gone.size:
+                out[row - start, gone] = False
+        return out
+
+
 NOT_LISTED = -1e30  # below every score (scores are >= 0); fillers are distinct from here down
 
 
@@ -176,7 +217,7 @@ def score_all(
     index: Index,
     subscribers: Sequence[Subscriber],
     *,
-    allowed: Sequence[Collection[int]] | None = None,
+    allowed: Sequence[Collection[int]] | Allowed | None = None,
     limit: int | None = None,
     semantic: Semantic | None = None,
 ) -> Scores:
@@ -225,11 +266,9 @@ def score_all(
     restricted = np.array([bool(sub.categories) for sub in subs], dtype=bool)
     uses_authors = np.array([bool(sub.authors) for sub in subs], dtype=bool)
     floors = np.array([sub.min_score for sub in subs], dtype=np.float32)
-    allowed_m = None
+    allowed_b = None
     if allowed is not None:
-        allowed_m = _rows_to_matrix(
-            [(i, c) for i, cols in enumerate(allowed) for c in cols], (len(subs), n)
-        )
+        allowed_b = allowed if isinstance(allowed, Allowed) else Allowed.from_lists(allowed)
 
     def run(start: int) -> None:
         rows = slice(start, min(start + s.chunk, len(subs)))
@@ -241,7 +280,10 @@ def score_all(
         strong = coded >= FULL  # what `matched` counts: not a stray word of a keyword
         if floors[rows].any():
             hit &= rel >= floors[rows, None]
-        open_ = np.ones_like(hit) if allowed_m is None else _dense(allowed_m[rows]) > 0
+        if allowed_b is None:
+            open_ = np.ones_like(hit)
+        else:
+            open_ = allowed_b.block(rows.start, rows.stop, n)
         if excluded.nnz:
             open_ &= ~(_dense(excluded[rows] @ k_full) > 0)
         if s.partial_floor > 0:

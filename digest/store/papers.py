@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Table, func, insert, select, update
 
 from digest.merge import merge
-from digest.models import Paper
+from digest.models import Paper, Windows
 from digest.store.ledger import insert_ignore
 from digest.store.schema import deliveries, embeddings, keyword_embeddings, papers, sightings
 from digest.timeutil import from_text, to_text
@@ -122,15 +122,16 @@ def newest_seq(conn: Connection) -> int:
     return int(conn.execute(select(func.max(papers.c.seq))).scalar() or 0)
 
 
-def candidate_pools(
+def candidate_windows(
     conn: Connection,
     subscribers: Sequence[str],
     *,
     now: datetime,
     lookback: timedelta,
     upto: int | None = None,
-) -> tuple[dict[str, Paper], list[list[str]]]:
-    """Every subscriber's candidates: (papers by id, candidate ids per subscriber).
+) -> Windows:
+    """Every subscriber's candidates, by window (memory grows with windows and papers, not
+    with subscribers x papers).
 
     A subscriber's candidates are the papers ingested after their window opened (see
     `windows`), first seen within `lookback` of `now` (so a long pause does not bring a
@@ -149,33 +150,45 @@ def candidate_pools(
     }
     floor = to_text(now - lookback)
     papers_by_id: dict[str, Paper] = {}
-    pools: list[list[str]] = [[] for _ in subscribers]
+    groups: list[tuple[tuple[str, ...], tuple[int, ...]]] = []
+    sent_by_row: dict[int, frozenset[str]] = {}
     for cursor, members in windows(subscribers, cursors).items():
         query = select(papers).where(papers.c.first_seen >= floor)
         if cursor is not None:
             query = query.where(papers.c.seq > cursor)
         if upto is not None:
             query = query.where(papers.c.seq <= upto)
-        rows = conn.execute(query.order_by(papers.c.seq, papers.c.id)).all()
         ids = []
-        for row in rows:
+        for row in conn.execute(query.order_by(papers.c.seq, papers.c.id)):
             if row.id not in papers_by_id:
                 papers_by_id[row.id] = row_paper(row)
             ids.append(row.id)
-        names = [subscribers[i] for i in members]
-        sent: dict[str, set[str]] = {}
+        row_of = {subscribers[i]: i for i in members}
+        sent: dict[int, set[str]] = {}
         for start in range(0, len(ids), BATCH):  # a paper is never sent to anyone twice
             for who, pid in conn.execute(
                 select(deliveries.c.subscriber, deliveries.c.paper_id).where(
                     deliveries.c.paper_id.in_(ids[start : start + BATCH]),
-                    deliveries.c.subscriber.in_(names),
+                    deliveries.c.subscriber.in_(list(row_of)),
                 )
             ):
-                sent.setdefault(who, set()).add(pid)
-        for i in members:
-            already = sent.get(subscribers[i])
-            pools[i] = [pid for pid in ids if not already or pid not in already]
-    return papers_by_id, pools
+                sent.setdefault(row_of[who], set()).add(pid)
+        groups.append((tuple(ids), tuple(members)))
+        sent_by_row.update({row: frozenset(got) for row, got in sent.items()})
+    return Windows(papers=papers_by_id, groups=tuple(groups), sent=sent_by_row)
+
+
+def candidate_pools(
+    conn: Connection,
+    subscribers: Sequence[str],
+    *,
+    now: datetime,
+    lookback: timedelta,
+    upto: int | None = None,
+) -> tuple[dict[str, Paper], list[list[str]]]:
+    """`candidate_windows` as (papers by id, candidate ids per subscriber)."""
+    found = candidate_windows(conn, subscribers, now=now, lookback=lookback, upto=upto)
+    return found.papers, found.pools(len(subscribers))
 
 
 def _vector_table(kind: str) -> tuple[Table, Column[Any]]:

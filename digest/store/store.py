@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from digest.errors import AlreadyRunningError, StoreError
-from digest.models import FeedState, Paper, RunReport
+from digest.models import FeedState, Paper, RunReport, Windows
 from digest.store import claims, ledger, links, runs, sqlite
 from digest.store import papers as paper_rows
 from digest.store.methods import SharedRuns, SubscriberLinks
@@ -219,8 +219,20 @@ class Store(SharedRuns, SubscriberLinks):
     ) -> tuple[dict[str, Paper], list[list[str]]]:
         """Every subscriber's candidates: (papers by id, candidate ids per subscriber),
         among the papers ingested up to seq `upto` (default: all)."""
+        found = self.candidate_windows(subscribers, now=now, lookback=lookback, upto=upto)
+        return found.papers, found.pools(len(subscribers))
+
+    def candidate_windows(
+        self,
+        subscribers: Sequence[str],
+        *,
+        now: datetime,
+        lookback: timedelta,
+        upto: int | None = None,
+    ) -> Windows:
+        """Every subscriber's candidates, grouped by window (see papers.candidate_windows)."""
         with self._read() as conn:
-            return paper_rows.candidate_pools(
+            return paper_rows.candidate_windows(
                 conn, subscribers, now=now, lookback=lookback, upto=upto
             )
 
