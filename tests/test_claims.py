@@ -165,3 +165,50 @@ def test_instances_claiming_at_the_same_moment_never_get_the_same_subscriber(
     claimed = [s for names in got.values() for s in names]
     assert sorted(claimed) == sorted(subs) and len(claimed) == len(set(claimed))
     store.close()
+
+
+def test_instances_ingesting_at_once_keep_one_row_per_paper_and_distinct_seqs(
+    pg_url: str,
+) -> None:
+    """Four threads (instances on one PostgreSQL) ingest overlapping listings and save feed
+    state at the same moment: no error, one row per paper, every paper its own ingest seq,
+    one feed-state row. (On SQLite one run at a time holds the store: the run lock.)"""
+    store_url = pg_url
+    import threading
+
+    from sqlalchemy import func, select
+
+    from digest.models import FeedState
+    from digest.store.schema import feed_state, papers
+
+    Store(store_url).close()  # migrated once, as the first instance does
+    errors: list[BaseException] = []
+
+    def worker(k: int) -> None:
+        mine = Store(store_url)
+        try:
+            batch = [
+                Paper(id=f"arxiv:2509.{i:05d}", title=f"t{i}", abstract="a")
+                for i in range(k * 10, k * 10 + 40)
+            ]
+            mine.ingest(batch, source="shared", now=T0)
+            mine.save_feed_state("shared", FeedState(etag=f"e{k}"), now=T0)
+        except BaseException as exc:  # any failure is the test's to report
+            errors.append(exc)
+        finally:
+            mine.close()
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    store = Store(store_url)
+    with store.engine.connect() as conn:
+        count, seqs = conn.execute(
+            select(func.count(), func.count(func.distinct(papers.c.seq)))
+        ).one()
+        states = conn.execute(select(func.count()).select_from(feed_state)).scalar()
+    store.close()
+    assert (count, seqs, states) == (70, 70, 1)
