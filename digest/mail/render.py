@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import css_inline
@@ -125,8 +127,19 @@ class Rendered:
     html: str
 
 
+MEMO_SIZE = 8192  # per environment (one per run): a few thousand papers' pieces
+
+
+def _memo(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn` computed once per distinct argument for this environment's life: a paper is
+    in many digests of a run, and its title, authors, abstract snippet and links come out
+    the same each time (all these filters are pure)."""
+    return functools.lru_cache(maxsize=MEMO_SIZE)(fn)
+
+
 def make_environment(user_templates: Path | None = None) -> Environment:
-    """A Jinja2 environment: user templates first, then the bundled ones; HTML autoescaped."""
+    """A Jinja2 environment: user templates first, then the bundled ones; HTML autoescaped.
+    Its per-paper filters are memoised, so each paper's pieces are rendered once a run."""
     folders = [str(user_templates)] if user_templates else []
     folders.append(str(bundled_templates()))
     env = Environment(
@@ -138,14 +151,14 @@ def make_environment(user_templates: Path | None = None) -> Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(
-        snippet=snippet,
-        short_authors=short_authors,
-        wrap=wrap,
-        abs_link=abs_link,
-        tex=readable,
-        extra_links=extra_links,
+        snippet=_memo(snippet),
+        short_authors=_memo(short_authors),
+        wrap=_memo(wrap),
+        abs_link=_memo(abs_link),
+        tex=_memo(readable),
+        extra_links=_memo(lambda paper: tuple(extra_links(paper))),
         unsubscribe_label=unsubscribe_label,
-        popularity=popularity,
+        popularity=_memo(popularity),
     )
     return env
 
