@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
@@ -160,10 +161,7 @@ async def _deliver(
             log.warning("delivery to %s failed: %s", subscriber.email, exc)
             return replace(base, status="failed", papers=len(ids), message_id=mid, error=str(exc))
         try:
-            # in a worker thread: the commit waits for the disk (fsync), the event loop keeps
-            # the other connections busy meanwhile; this digest holds its place on the wire
-            # until it is recorded, so what a crash can resend stays bounded by `wire`
-            await asyncio.to_thread(
+            record = functools.partial(
                 store.record_delivery,
                 subscriber.email,
                 ids,
@@ -174,6 +172,13 @@ async def _deliver(
                 claim=claim,
                 html=built.html if config.settings.web is not None else None,
             )
+            if store.remote:
+                # a server's commit waits for its disk: in a worker thread, so the event loop
+                # keeps the other connections busy; this digest keeps its place on the wire
+                # until it is recorded, so what a crash can resend stays bounded by `wire`
+                await asyncio.to_thread(record)
+            else:  # SQLite (WAL) commits in well under a millisecond: a thread costs more
+                record()
         except StoreError as exc:
             # sent but not remembered: it may go out once more next run: send nothing new
             if halt is not None:

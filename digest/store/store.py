@@ -99,6 +99,11 @@ class Store(SharedRuns, SubscriberLinks):
             self.close()
             raise
 
+    @property
+    def remote(self) -> bool:
+        """A database server (commits wait on the network and its disk), not a local file."""
+        return self.sqlite_path is None and self.engine.dialect.name != "sqlite"
+
     def _count(self, *_: object) -> None:
         self.statements += 1
 
