@@ -91,7 +91,8 @@ async def _claimed(
             if email in rows:  # a subscriber no longer in this config is left alone
                 yield plan_one(batch, rows[email], now=run.run_at)
             else:
-                store.finish_claim(run.id, email, share.instance, "unknown")
+                with contextlib.suppress(StoreError):  # else its lease runs out; harmless
+                    store.finish_claim(run.id, email, share.instance, "unknown")
 
 
 async def _wait_for_sending(
