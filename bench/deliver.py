@@ -2,6 +2,11 @@
 another process, next to the raw aiosmtplib ceiling measured in the same run.
 
 Usage: python bench/deliver.py [--subscribers 10000] [--papers 1000] [--connections 8]
+       [--repeat 3] [--lexical] [--delay 0.02] [--table]
+
+--table prints, for 1, 4, 8 and 16 connections against a sink that answers each command after
+--delay seconds (a relay across a network), the pipeline and the raw client side by side with
+the CPU per digest of each.
 
 The raw ceiling sends pre-built messages of the same sizes as the digests over the same number
 of connections with plain aiosmtplib. The pipeline figure is the real run_once: store, ranking,
@@ -14,6 +19,7 @@ import argparse
 import asyncio
 import json
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -89,16 +95,11 @@ async def raw_ceiling(port: int, messages: list[bytes], connections: int) -> flo
     return len(messages) / (time.perf_counter() - started)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--subscribers", type=int, default=10_000)
-    parser.add_argument("--papers", type=int, default=1000)
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
+def measure(args: argparse.Namespace, connections: int, delay: float) -> dict[str, float]:
+    """One pipeline run and one raw run against a fresh sink, in this process."""
     rng = random.Random(args.seed)
     sink = subprocess.Popen(
-        [sys.executable, str(HERE / "smtp_sink.py")],
+        [sys.executable, str(HERE / "smtp_sink.py"), "--delay", str(delay)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -109,15 +110,21 @@ def main() -> None:
         folder = Path(tmp)
         papers = make_papers(args.papers, rng)
         write_feed(papers, folder / "feed.xml")
-        config = load_config(
-            write_config(
-                folder, port, args.subscribers, keyword_pool(papers, rng), args.connections, rng
-            )
+        path = write_config(
+            folder, port, args.subscribers, keyword_pool(papers, rng), connections, rng
         )
+        if args.lexical:
+            path.write_text(
+                path.read_text().replace(
+                    "[[sources]]", "[ranking]\nsemantic = false\n\n[[sources]]", 1
+                )
+            )
+        config = load_config(path)
         runner = Runner(config)  # the library entry point the CLI uses too
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         report = asyncio.run(runner.run(now=datetime.now(UTC)))
-        total = time.perf_counter() - started
+        total, run_cpu = time.perf_counter() - started, time.process_time() - cpu
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         outbox = runner.outbox
         assert isinstance(outbox, SmtpOutbox)
         sent = sum(1 for d in report.deliveries if d.status == "sent")
@@ -126,21 +133,75 @@ def main() -> None:
         # raw ceiling: as many pre-built messages of the mean size
         line = b"x" * 76 + b"\r\n"
         prebuilt = [b"Subject: raw\r\n\r\n" + line * (mean // len(line))] * outbox.sent
-        raw = asyncio.run(raw_ceiling(port, prebuilt, args.connections))
+        cpu = time.process_time()
+        raw = asyncio.run(raw_ceiling(port, prebuilt, connections))
+        raw_cpu = time.process_time() - cpu
     sink.stdin.close()
     accepted = int(sink.stdout.readline())
     sink.wait()
     piped = sent / report.sending_seconds
-    print(
-        f"{args.papers} papers, {args.subscribers} subscribers, {args.connections} connections; "
-        f"{sent} digests sent ({failed} failed), mean size {mean} bytes; sink accepted {accepted}"
+    return {
+        "sent": sent,
+        "failed": failed,
+        "mean": mean,
+        "accepted": accepted,
+        "sending": report.sending_seconds,
+        "piped": piped,
+        "total": total,
+        "raw": raw,
+        "ratio": piped / raw,
+        "cpu": run_cpu / max(1, sent) * 1000,
+        "raw_cpu": raw_cpu / max(1, outbox.sent) * 1000,
+        "peak": peak,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=10_000)
+    parser.add_argument("--papers", type=int, default=1000)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--delay", type=float, default=0.0, help="sink: seconds per command")
+    parser.add_argument("--repeat", type=int, default=1, help="runs; the median ratio is shown")
+    parser.add_argument("--lexical", action="store_true", help="no semantic ranking")
+    parser.add_argument(
+        "--table", action="store_true", help="1, 4, 8 and 16 connections (with --delay)"
     )
-    print(
-        f"pipeline: sending phase {report.sending_seconds:.1f} s -> {piped:.0f} digests/s "
-        f"(whole run incl. fetch+rank {total:.1f} s -> {sent / total:.0f}/s)"
-    )
-    print(f"raw aiosmtplib ceiling, pre-built messages: {raw:.0f} msg/s")
-    print(f"ratio pipeline/raw: {piped / raw:.2f}")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    if args.table:
+        print(
+            f"{args.subscribers} digests per row, sink delay {args.delay * 1000:.0f} ms "
+            "per command; CPU per digest covers the whole run (fetch, ingest, ranking too)"
+        )
+        print("connections | pipeline digests/s | raw msg/s | ratio | CPU ms/digest pipeline | raw")
+        for connections in (1, 4, 8, 16):
+            r = measure(args, connections, args.delay)
+            print(
+                f"{connections:>11} | {r['piped']:>18.1f} | {r['raw']:>9.1f} | "
+                f"{r['ratio']:>5.2f} | {r['cpu']:>22.2f} | {r['raw_cpu']:.2f}",
+                flush=True,
+            )
+        return
+    runs = [measure(args, args.connections, args.delay) for _ in range(args.repeat)]
+    for r in runs:
+        print(
+            f"{args.papers} papers, {args.subscribers} subscribers, {args.connections} "
+            f"connections; {r['sent']:.0f} digests sent ({r['failed']:.0f} failed), mean size "
+            f"{r['mean']:.0f} bytes; sink accepted {r['accepted']:.0f}"
+        )
+        print(
+            f"pipeline: sending phase {r['sending']:.1f} s -> {r['piped']:.0f} digests/s "
+            f"(whole run incl. fetch+rank {r['total']:.1f} s -> {r['sent'] / r['total']:.0f}/s)"
+        )
+        print(f"raw aiosmtplib ceiling, pre-built messages: {r['raw']:.0f} msg/s")
+        print(
+            f"CPU per digest: pipeline {r['cpu']:.2f} ms (whole run), raw {r['raw_cpu']:.2f} ms; "
+            f"peak RSS after the run {r['peak']:.0f} MiB"
+        )
+        print(f"ratio pipeline/raw: {r['ratio']:.2f}", flush=True)
+    ratios = sorted(r["ratio"] for r in runs)
+    print(f"median ratio of {len(runs)}: {ratios[len(ratios) // 2]:.2f}")
 
 
 if __name__ == "__main__":

@@ -93,3 +93,16 @@ def test_snippet_and_authors_helpers() -> None:
     assert snippet("alpha beta gamma", 11) == "alpha beta…"
     assert snippet("short", 11) == "short"
     assert short_authors(("A", "B", "C", "D")) == "A, B, C et al."
+
+
+def test_the_base64_parts_are_what_mimetext_makes() -> None:
+    """The fast utf-8 parts have MIMEText's headers and its exact 76-character base64 lines,
+    and decode back to the text."""
+    from email.mime.text import MIMEText
+
+    from digest.mail.compose import WIRE, _utf8_part
+
+    for text in ("", "a", "é" * 1000 + "\n" * 3, "<p>x</p>\r\n" * 500):
+        fast, slow = _utf8_part(text, "html"), MIMEText(text, "html", "utf-8")
+        assert fast.as_bytes(policy=WIRE) == slow.as_bytes(policy=WIRE)
+        assert fast.get_payload(decode=True).decode("utf-8") == text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -29,6 +30,14 @@ def message_id(*, subscriber: str, day: date, paper_ids: Iterable[str], domain: 
     key = "\n".join([subscriber.casefold(), day.isoformat(), *sorted(paper_ids)])
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
     return f"<digest.{digest}@{domain or 'paper-digest.invalid'}>"
+
+
+def _utf8_part(text: str, subtype: str) -> MIMEText:
+    """MIMEText(text, subtype, "utf-8"), with the base64 body encoded by the C codec: the same
+    headers and the same 76-character lines, at a fraction of the email package's cost."""
+    part = MIMEText("", subtype, "utf-8")
+    part.set_payload(base64.encodebytes(text.encode("utf-8")).decode("ascii"))
+    return part
 
 
 def _address(name: str, addr: str) -> str:
@@ -72,8 +81,8 @@ def compose(
         if one_click or any(u.lower().startswith("https://") for u in unsubscribe):
             msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     # utf-8 bodies are base64-encoded by the email package: C speed, every client decodes it
-    msg.attach(MIMEText(rendered.text, "plain", "utf-8"))
-    msg.attach(MIMEText(rendered.html, "html", "utf-8"))
+    msg.attach(_utf8_part(rendered.text, "plain"))
+    msg.attach(_utf8_part(rendered.html, "html"))
     return msg
 
 
