@@ -4,11 +4,12 @@ per-host politeness. Returns bytes; parsing is someone else's job."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -113,10 +114,15 @@ class Fetcher:
                 return seconds
         return 0.0
 
-    async def _polite(self, url: str) -> None:
+    @contextlib.asynccontextmanager
+    async def _polite(self, url: str) -> AsyncIterator[None]:
+        """Hold the host's turn for one request: it starts at least the host's interval
+        after the previous request to that host *finished*, so the server sees them that
+        far apart even when a connection was slow to open."""
         host = (urlsplit(url).hostname or "").lower()
         interval = self.interval_for(host)
         if interval <= 0:
+            yield
             return
         gate = self._gates.setdefault(host, _HostGate())
         async with gate.lock:
@@ -124,7 +130,10 @@ class Fetcher:
                 wait = gate.last + interval - self._clock()
                 if wait > 0:
                     await self._sleep(wait)
-            gate.last = self._clock()
+            try:
+                yield
+            finally:
+                gate.last = self._clock()
 
     def _read_local(self, url: str, source: str, last_modified: str | None) -> Fetched:
         parts = urlsplit(url)
@@ -190,9 +199,9 @@ class Fetcher:
     async def _attempts(self, url: str, headers: dict[str, str], source: str) -> Fetched:
         attempt = 0
         while True:
-            await self._polite(url)
             try:
-                fetched, retry_after = await self._follow(url, headers, source)
+                async with self._polite(url):
+                    fetched, retry_after = await self._follow(url, headers, source)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 final = attempt >= self.retries or _dns_failure(exc) or _refused(exc)
                 if final:
