@@ -151,7 +151,8 @@ def test_two_serve_instances_send_a_scheduled_run_once_and_a_stopped_one_hands_o
 
     people = 14
     config = _config(tmp_path, pg_url, smtp_server, people, lease=30)
-    at = (datetime.now(UTC) + timedelta(seconds=4)).strftime("%H:%M:%S")
+    # both processes must be up before the send moment, even on a loaded machine
+    at = (datetime.now(UTC) + timedelta(seconds=8)).strftime("%H:%M:%S")
     days = '["mon", "tue", "wed", "thu", "fri", "sat", "sun"]'
     config.write_text(
         config.read_text() + f'\n[schedule]\ntime = "{at}"\ntimezone = "UTC"\ndays = {days}\n'
