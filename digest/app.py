@@ -1,6 +1,6 @@
-"""The library entry point: build a run from a config and call it; status, health, checks,
-previews and test emails as typed values. The CLI and the service are thin layers over
-this module, and so is bench/deliver.py.
+"""The library entry point: build a run from a config and call it; checks, previews and test
+emails as typed values, and (from ``state``) status, health and subscribers. The CLI and the
+service are thin layers over this module, and so is bench/deliver.py.
 
     report = asyncio.run(app.run(load_config("my.toml"), now=datetime.now(UTC)))
 """
@@ -9,26 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 from digest.config.values import Config
 from digest.fetch import Fetcher
-from digest.health import (
-    Health,
-    Status,
-    SubscriberStatus,
-    failing_streaks,
-    healthy,
-    run_summary,
-    shared_summary,
-)
+from digest.health import Health, Status
 from digest.mail.deliver import FileOutbox, Outbox, SmtpOutbox
 from digest.mail.render import make_environment
 from digest.mail.sample import sample_digest
@@ -37,9 +28,16 @@ from digest.pipeline import fetch_and_decide, run_once
 from digest.ranking.semantic import Embedder
 from digest.send import build_message
 from digest.shared import Share, run_shared
-from digest.store import Store, dry_run_copy, store_exists
-from digest.store.store import safe_url
-from digest.timeutil import iso, to_text
+from digest.state import (
+    SubscriberState,
+    delivered_since,
+    health,
+    health_check,
+    resubscribe,
+    status,
+    subscribers,
+)
+from digest.store import Store, dry_run_copy
 
 Progress = Callable[[int, int], None]
 
@@ -49,11 +47,13 @@ __all__ = [
     "Runner",
     "SourceCheck",
     "Status",
+    "SubscriberState",
     "check_smtp",
     "check_sources",
     "delivered_since",
     "find_subscriber",
     "health",
+    "health_check",
     "preview",
     "resubscribe",
     "run",
@@ -268,90 +268,6 @@ async def check_sources(config: Config, *, now: datetime) -> list[SourceCheck]:
     return out
 
 
-# -- status and health --------------------------------------------------------------------------
-
-
-def status(config: Config, runs: int = 5) -> Status:
-    """Recent runs, each subscriber's last delivery, papers stored, sources failing in a row
-    (an empty status when no run has created the store yet)."""
-    reports: list[dict[str, object]] = []
-    last: dict[str, tuple[str, int]] = {}
-    papers = 0
-    shared: list[dict[str, Any]] = []
-    opted: dict[str, str] = {}
-    if store_exists(config.store_url):
-        store = Store(config.store_url)
-        try:
-            reports = store.recent_runs(max(runs, config.settings.alerts.failures))
-            last = store.last_deliveries()
-            papers = store.count_papers()
-            shared = store.recent_shared(runs)
-            opted = store.opted_out()
-        finally:
-            store.close()
-    streaks = failing_streaks(reports)
-    threshold = config.settings.alerts.failures
-    return Status(
-        store=safe_url(config.store_url),
-        runs=tuple(run_summary(r) for r in reports[:runs]),
-        subscribers=tuple(
-            SubscriberStatus(
-                name=s.name,
-                email=s.email,
-                last_delivery=iso(last.get(s.email, (None, 0))[0]),
-                papers_sent=last.get(s.email, (None, 0))[1],
-                unsubscribed=iso(opted.get(s.email.casefold())),
-            )
-            for s in config.subscribers
-        ),
-        papers=papers,
-        failing_sources={k: v for k, v in streaks.items() if v >= threshold},
-        shared=tuple(shared_summary(row) for row in shared),
-    )
-
-
-def health(config: Config, *, now: datetime) -> Health:
-    """Healthy when the store reads and the newest run finished recently and reached at
-    least one source."""
-    return healthy(status(config, runs=1), now)
-
-
-def health_check(config: Config, *, now: datetime) -> Health:
-    """`health`, asked of the running [web] endpoint when there is one (so a container's
-    HEALTHCHECK also sees the endpoint down), else read from the store directly."""
-    web = config.settings.web
-    if web is None:
-        return health(config, now=now)
-    import httpx
-
-    from digest.web.server import split_listen
-
-    host, port = split_listen(web.listen)
-    if host in ("0.0.0.0", "::", ""):
-        host = "127.0.0.1"
-    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/healthz"
-    try:
-        answer = httpx.get(url, timeout=10)
-        body = answer.json()
-        return Health(bool(body.get("ok")), str(body.get("why", "")))
-    except (httpx.HTTPError, ValueError, AttributeError) as exc:
-        return Health(False, f"the web endpoint at {url} does not answer ({type(exc).__name__})")
-
-
-def delivered_since(config: Config, members: Sequence[int], moment: datetime) -> bool:
-    """Whether any of those subscribers got a digest at or after `moment` (catch-up rule)."""
-    if not store_exists(config.store_url):
-        return False
-    store = Store(config.store_url)
-    try:
-        last = store.last_deliveries()
-    finally:
-        store.close()
-    stamp = to_text(moment)
-    emails = [config.subscribers[i].email for i in members]
-    return any(e in last and last[e][0] >= stamp for e in emails)
-
-
 async def serve(config: Config, *, on_report: Callable[[RunReport], None]) -> None:
     """Run every schedule group's digests on time until SIGTERM or SIGINT; each run's report
     goes to `on_report`."""
@@ -370,47 +286,6 @@ async def serve(config: Config, *, on_report: Callable[[RunReport], None]) -> No
         delivered_since=lambda m, t: delivered_since(config, m, t),
         web=(lambda stop: web(config, stop)) if config.settings.web is not None else None,
     )
-
-
-# -- subscriber links ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SubscriberState:
-    """A subscriber of the config and what they said through their link."""
-
-    name: str
-    email: str
-    state: str  # "active" | "unsubscribed"
-    since: str | None = None
-
-
-def subscribers(config: Config) -> list[SubscriberState]:
-    """Every subscriber of the config, each active or unsubscribed (since when)."""
-    opted: dict[str, str] = {}
-    if store_exists(config.store_url):
-        store = Store(config.store_url)
-        try:
-            opted = store.opted_out()
-        finally:
-            store.close()
-    out = []
-    for sub in config.subscribers:
-        since = opted.get(sub.email.casefold())
-        state = "unsubscribed" if since else "active"
-        out.append(SubscriberState(sub.name, sub.email, state, iso(since)))
-    return out
-
-
-def resubscribe(config: Config, email: str) -> bool:
-    """Undo `email`'s opt-out; False when it had none."""
-    if not store_exists(config.store_url):
-        return False
-    store = Store(config.store_url)
-    try:
-        return store.opt_in(email)
-    finally:
-        store.close()
 
 
 async def web(config: Config, stop: asyncio.Event) -> None:

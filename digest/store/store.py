@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from digest.errors import AlreadyRunningError, StoreError
+from digest.errors import StoreError
 from digest.models import FeedState, Paper, RunReport, Windows
 from digest.store import claims, ledger, links, runs, sqlite
 from digest.store import papers as paper_rows
@@ -51,7 +51,6 @@ def safe_url(url: str) -> str:
         return url
 
 
-RUN_LOCK_KEY = 0x50415045525F4447  # "PAPER_DG": the PostgreSQL advisory lock of a run
 INGEST_LOCK_KEY = 0x50445F494E474553  # "PD_INGES": ingests take turns, so seq = max + 1 holds
 
 
@@ -161,35 +160,14 @@ class Store(SharedRuns, SubscriberLinks):
     @contextmanager
     def run_lock(self) -> Iterator[None]:
         """Hold the store's run lock for a real run, or raise AlreadyRunningError: an flock
-        beside an SQLite file, a session advisory lock on PostgreSQL. Both vanish with the
-        process, so a crashed run never blocks the next one."""
-        if self.sqlite_path is not None:
-            with sqlite.run_lock(self.sqlite_path):
-                yield
-            return
-        if self.engine.dialect.name != "postgresql":
+        beside an SQLite file, gone with the process, so a crashed run never blocks the next
+        one. Other databases have none: several instances share their runs instead
+        (digest.shared)."""
+        if self.sqlite_path is None:
             yield
             return
-        try:
-            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            got = conn.execute(select(func.pg_try_advisory_lock(RUN_LOCK_KEY))).scalar()
-        except SQLAlchemyError as exc:
-            raise StoreError(
-                f"store {self.where}: cannot take the run lock ({one_line(exc)})"
-            ) from None
-        try:
-            if not got:
-                raise AlreadyRunningError(
-                    f"already running: another digest run holds the run lock of {self.where}; "
-                    "this one sent nothing"
-                )
+        with sqlite.run_lock(self.sqlite_path):
             yield
-        finally:
-            try:
-                if got:
-                    conn.execute(select(func.pg_advisory_unlock(RUN_LOCK_KEY)))
-            finally:
-                conn.close()
 
     def schema_version(self) -> int:
         """The schema version recorded in the store (0 for an empty database)."""

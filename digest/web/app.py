@@ -20,7 +20,7 @@ from starlette.routing import Route
 from digest.config.values import Config
 from digest.errors import StoreError
 from digest.mail.render import bundled_templates
-from digest.store import Store
+from digest.store import Store, store_exists
 from digest.web.tokens import UNSUBSCRIBE, VIEW, verify
 
 MAX_BODY = 4096  # a one-click POST is 26 bytes; nothing we accept is larger
@@ -156,10 +156,16 @@ class Pages:
 
     async def healthz(self, request: Request) -> Response:
         """GET /healthz: what `digest status --healthy` says, as JSON (503 when unhealthy)."""
-        from digest.app import health
+        from digest.state import health
+
+        def verdict_now() -> Any:
+            # through the endpoint's own store once a run has created it: a probe every few
+            # seconds then opens nothing, and before the first run it creates nothing
+            held = self.store() if store_exists(self.config.store_url) else None
+            return health(self.config, now=self.clock(), store=held)
 
         try:
-            verdict = await self._call(health, self.config, now=self.clock())
+            verdict = await self._call(verdict_now)
         except StoreError as exc:
             return _secure(JSONResponse({"ok": False, "why": str(exc)}, status_code=503))
         body = {"ok": verdict.ok, "why": verdict.why}
