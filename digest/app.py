@@ -26,7 +26,7 @@ from digest.mail.sample import sample_digest
 from digest.models import FeedState, RunReport, Subscriber
 from digest.pipeline import fetch_and_decide, run_once
 from digest.ranking.semantic import Embedder
-from digest.send import build_message
+from digest.send import build
 from digest.shared import Share, run_shared
 from digest.state import (
     SubscriberState,
@@ -234,7 +234,7 @@ async def send_test_email(config: Config, address: str, *, now: datetime) -> str
     """Send the built-in sample digest to `address`; the server's reply (DeliveryError when
     it was not accepted). Touches no state."""
     digest = sample_digest(name="Paper Digest test", email=address, day=now.date())
-    message = build_message(config, digest, make_environment(config.templates), now=now)
+    message = build(config, digest, make_environment(config.templates), now=now).message
     async with smtp_outbox(config, retries=0) as outbox:  # one attempt: a person is waiting
         return await outbox.send(message)
 

@@ -10,15 +10,15 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
-from email.message import Message
 
 from jinja2 import Environment, TemplateError
 
 from digest.config.values import Config
 from digest.errors import DeliveryError, StoreError
-from digest.mail.compose import compose, message_id, parse_sender
+from digest.mail.compose import message_id, parse_sender
 from digest.mail.deliver import Outbox
 from digest.mail.render import make_environment, render_digest, template_problem, unsubscribe_links
+from digest.mail.wire import Outgoing, wire_digest
 from digest.models import DeliveryOutcome, Digest, Subscriber
 from digest.plan import Planned
 from digest.store import Store
@@ -29,21 +29,16 @@ log = logging.getLogger("digest.run")
 
 @dataclass(frozen=True)
 class Built:
-    """One digest's message and the HTML it carries (kept for "View in browser")."""
+    """One digest's message bytes and the HTML they carry (kept for "View in browser")."""
 
-    message: Message
+    message: Outgoing
     html: str
 
 
-def build_message(config: Config, digest: Digest, env: Environment, *, now: datetime) -> Message:
-    """Render and compose one digest with the config's sender, unsubscribe links and List-Id."""
-    return build(config, digest, env, now=now).message
-
-
 def build(config: Config, digest: Digest, env: Environment, *, now: datetime) -> Built:
-    """`build_message`, keeping the HTML. With [web] the digest carries its own signed
-    one-click unsubscribe link (first in List-Unsubscribe; mailto: ones stay beside it) and
-    its "View in browser" link."""
+    """Render and compose one digest with the config's sender, unsubscribe links and List-Id.
+    With [web] the digest carries its own signed one-click unsubscribe link (first in
+    List-Unsubscribe; mailto: ones stay beside it) and its "View in browser" link."""
     email = config.settings.email
     sub = digest.subscriber
     ids = [s.paper.id for s in (*digest.papers, *digest.more)]
@@ -57,7 +52,7 @@ def build(config: Config, digest: Digest, env: Environment, *, now: datetime) ->
     rendered = render_digest(
         digest, env, unsubscribe=unsubscribe, view=links.view if links else None
     )
-    message = compose(
+    message = wire_digest(
         rendered,
         sender=email.sender,
         to_name=sub.name,
@@ -150,7 +145,7 @@ async def _deliver(
         message = built.message
     except TemplateError as exc:
         return replace(base, status="failed", error=template_problem(exc))
-    mid = str(message["Message-ID"])
+    mid = message.message_id
     async with wire or contextlib.nullcontext():
         # on the wire now (at most `connections` digests are): sent, then recorded
         if halt is not None and halt.is_set():  # sending stopped while this one waited

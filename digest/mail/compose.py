@@ -44,6 +44,40 @@ def _address(name: str, addr: str) -> str:
     return formataddr((collapse(name), addr), charset="utf-8")
 
 
+def digest_headers(
+    subject: str,
+    *,
+    sender: str,
+    to_name: str,
+    to_email: str,
+    day: date,
+    paper_ids: Iterable[str],
+    now: datetime,
+    unsubscribe: Sequence[str] = (),
+    list_id: str | None = None,
+    one_click: bool = False,
+) -> list[tuple[str, str]]:
+    """A digest's headers after Content-Type and MIME-Version, in order, as (name, value);
+    values are stripped of control characters, names and addresses encoded by formataddr.
+    The Subject is a plain string here: it is set as a utf-8 `Header` (see `compose`)."""
+    from_name, from_addr = parse_sender(sender)
+    domain = from_addr.rpartition("@")[2]
+    mid = message_id(subscriber=to_email, day=day, paper_ids=paper_ids, domain=domain)
+    headers = [
+        ("From", _address(from_name, from_addr)),
+        ("To", _address(to_name, collapse(to_email))),
+        ("Subject", collapse(subject)),
+        ("Date", format_datetime(now)),
+        ("Message-ID", mid),
+        ("List-Id", f"Paper Digest <{collapse(list_id or 'paper-digest.' + domain)}>"),
+    ]
+    if unsubscribe:
+        headers.append(("List-Unsubscribe", ", ".join(f"<{collapse(u)}>" for u in unsubscribe)))
+        if one_click or any(u.lower().startswith("https://") for u in unsubscribe):
+            headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    return headers
+
+
 def compose(
     rendered: Rendered,
     *,
@@ -61,25 +95,28 @@ def compose(
     (formataddr and Header encode non-ASCII; values are stripped of control characters).
 
     Built with the email package's compat32 classes and base64 bodies: the same headers and
-    MIME structure as EmailMessage at less than half the cost, which matters at 10,000 digests.
-    `unsubscribe` URLs (already personalised) become List-Unsubscribe, with
-    List-Unsubscribe-Post for one-click when one of them is https (RFC 8058) or, with
-    `one_click`, when the first is Paper Digest's own endpoint (which answers that POST).
+    MIME structure as EmailMessage at less than half the cost. `unsubscribe` URLs (already
+    personalised) become List-Unsubscribe, with List-Unsubscribe-Post for one-click when one
+    of them is https (RFC 8058) or, with `one_click`, when the first is Paper Digest's own
+    endpoint (which answers that POST). Sending uses `digest.mail.wire.wire_digest`, which
+    gives the same bytes without building the `Message`.
     """
-    from_name, from_addr = parse_sender(sender)
-    domain = from_addr.rpartition("@")[2]
     msg = MIMEMultipart("alternative")
-    msg["From"] = _address(from_name, from_addr)
-    msg["To"] = _address(to_name, collapse(to_email))
-    # a Header object (not its encoded string) so compat32 does not fold before the first word
-    msg["Subject"] = Header(collapse(rendered.subject), "utf-8")  # type: ignore[assignment]
-    msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = message_id(subscriber=to_email, day=day, paper_ids=paper_ids, domain=domain)
-    msg["List-Id"] = f"Paper Digest <{collapse(list_id or 'paper-digest.' + domain)}>"
-    if unsubscribe:
-        msg["List-Unsubscribe"] = ", ".join(f"<{collapse(u)}>" for u in unsubscribe)
-        if one_click or any(u.lower().startswith("https://") for u in unsubscribe):
-            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    for name, value in digest_headers(
+        rendered.subject,
+        sender=sender,
+        to_name=to_name,
+        to_email=to_email,
+        day=day,
+        paper_ids=paper_ids,
+        now=now,
+        unsubscribe=unsubscribe,
+        list_id=list_id,
+        one_click=one_click,
+    ):
+        # the Subject as a Header object (not its encoded string), so compat32 does not
+        # fold before the first word
+        msg[name] = Header(value, "utf-8") if name == "Subject" else value  # type: ignore[assignment]
     # utf-8 bodies are base64-encoded by the email package: C speed, every client decodes it
     msg.attach(_utf8_part(rendered.text, "plain"))
     msg.attach(_utf8_part(rendered.html, "html"))

@@ -15,7 +15,7 @@ from typing import Protocol
 import aiosmtplib
 
 from digest.errors import DeliveryError
-from digest.mail.compose import envelope, to_bytes
+from digest.mail.wire import Outgoing, outgoing
 
 
 class Outbox(Protocol):
@@ -34,7 +34,7 @@ class Outbox(Protocol):
         tb: TracebackType | None,
     ) -> None: ...
 
-    async def send(self, message: Message) -> str: ...
+    async def send(self, message: Message | Outgoing) -> str: ...
 
 
 def _slug(text: str) -> str:
@@ -62,14 +62,14 @@ class FileOutbox:
     ) -> None:
         return None
 
-    async def send(self, message: Message) -> str:
+    async def send(self, message: Message | Outgoing) -> str:
         """Write `message` to ``<folder>/<recipient>-<message id>.eml`` and return the path."""
-        rcpts = envelope(message)[1]
-        rcpt = rcpts[0] if rcpts else "unknown"
-        mid = _slug(str(message["Message-ID"]).strip("<>").split("@")[0])
+        wire = message if isinstance(message, Outgoing) else outgoing(message)
+        rcpt = wire.recipients[0] if wire.recipients else "unknown"
+        mid = _slug(wire.message_id.strip("<>").split("@")[0])
         path = self.folder / f"{_slug(rcpt)}-{mid}.eml"
         try:
-            path.write_bytes(to_bytes(message))
+            path.write_bytes(wire.data)
         except OSError as exc:
             raise DeliveryError(f"cannot write {path}: {exc.strerror}", recipient=rcpt) from None
         return str(path)
@@ -286,12 +286,12 @@ class SmtpOutbox:
                 await self._sleep(wait)
             self._next_slot = max(now, self._next_slot) + self.interval
 
-    async def send(self, message: Message) -> str:
+    async def send(self, message: Message | Outgoing) -> str:
         """Send `message` (flattened once); return the server's reply once it accepted it."""
         if self._idle is None:
             raise RuntimeError("use SmtpOutbox as 'async with SmtpOutbox(...) as outbox'")
-        sender, rcpts = envelope(message)
-        data = to_bytes(message)
+        wire = message if isinstance(message, Outgoing) else outgoing(message)
+        sender, rcpts, data = wire.sender, list(wire.recipients), wire.data
         attempt = 0
         while True:
             await self._throttle()

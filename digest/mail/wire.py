@@ -1,0 +1,135 @@
+"""A digest's message bytes built in one pass from pre-encoded parts; pure.
+
+`compose` + `to_bytes` build a `Message` and flatten it with the email package's generator,
+which re-folds every header and re-scans every body line, for every digest. Here each header
+is folded by the same email package call the generator makes (``policy.fold_binary``), the
+ones that repeat across a run are folded once, and the two bodies are base64-encoded by the
+C codec with CRLF line ends: the bytes are those `to_bytes(compose(...))` gives, boundary
+aside (random in both), which tests/test_wire.py pins.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import random
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from email.header import Header
+from email.message import Message
+
+from digest.mail.compose import WIRE, digest_headers, envelope, parse_sender, to_bytes
+from digest.mail.render import Rendered
+from digest.sources.text import collapse
+
+_WIDTH = len(repr(sys.maxsize - 1))  # the email generator's boundary: 15 '=', 19 digits, '=='
+_PART = (
+    'Content-Type: text/{}; charset="utf-8"\r\nMIME-Version: 1.0\r\n'
+    "Content-Transfer-Encoding: base64\r\n\r\n"
+)
+_TEXT_HEAD = _PART.format("plain").encode("ascii")
+_HTML_HEAD = _PART.format("html").encode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message as it goes on the wire: envelope addresses, Message-ID and CRLF bytes."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    message_id: str
+    data: bytes
+
+
+def outgoing(message: Message) -> Outgoing:
+    """A composed `Message` (alerts, tests) flattened once for the wire."""
+    sender, rcpts = envelope(message)
+    return Outgoing(sender, tuple(rcpts), str(message["Message-ID"]), to_bytes(message))
+
+
+@functools.lru_cache(maxsize=256)
+def _fold_same(name: str, value: str) -> bytes:
+    """A header that repeats across a run's digests (From, Date, List-Id...), folded once."""
+    return WIRE.fold_binary(name, value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fold_subject(subject: str) -> bytes:
+    """The Subject as compose sets it (a utf-8 Header): its RFC 2047 encoding is the costliest
+    header, and subscribers with the same keywords share it."""
+    return WIRE.fold_binary("Subject", Header(subject, "utf-8"))  # type: ignore[arg-type]
+
+
+def _fold(name: str, value: str) -> bytes:
+    if name == "Subject":
+        return _fold_subject(value)
+    if name in ("To", "Message-ID", "List-Unsubscribe"):  # one subscriber's own
+        return WIRE.fold_binary(name, value)
+    return _fold_same(name, value)
+
+
+def _body(text: str) -> bytes:
+    return base64.encodebytes(text.encode("utf-8")).replace(b"\n", b"\r\n")
+
+
+def boundary() -> str:
+    """A MIME boundary like the email generator's. It needs no check against the bodies:
+    base64 lines never contain '-', so no body line can start with '--='."""
+    return "=" * 15 + str(random.randrange(sys.maxsize)).zfill(_WIDTH) + "=="
+
+
+def wire_digest(
+    rendered: Rendered,
+    *,
+    sender: str,
+    to_name: str,
+    to_email: str,
+    day: date,
+    paper_ids: Iterable[str],
+    now: datetime,
+    unsubscribe: Sequence[str] = (),
+    list_id: str | None = None,
+    one_click: bool = False,
+) -> Outgoing:
+    """The bytes `to_bytes(compose(...))` would give for the same arguments (see `compose`)."""
+    headers = digest_headers(
+        rendered.subject,
+        sender=sender,
+        to_name=to_name,
+        to_email=to_email,
+        day=day,
+        paper_ids=paper_ids,
+        now=now,
+        unsubscribe=unsubscribe,
+        list_id=list_id,
+        one_click=one_click,
+    )
+    mark = boundary()
+    dash = b"--" + mark.encode("ascii")
+    lines = [
+        WIRE.fold_binary("Content-Type", f'multipart/alternative; boundary="{mark}"'),
+        _fold_same("MIME-Version", "1.0"),
+    ]
+    lines.extend(_fold(name, value) for name, value in headers)
+    data = b"".join(
+        (
+            *lines,
+            b"\r\n",
+            dash,
+            b"\r\n",
+            _TEXT_HEAD,
+            _body(rendered.text),
+            b"\r\n",
+            dash,
+            b"\r\n",
+            _HTML_HEAD,
+            _body(rendered.html),
+            b"\r\n",
+            dash,
+            b"--\r\n",
+        )
+    )
+    mid = next(v for n, v in headers if n == "Message-ID")
+    return Outgoing(parse_sender(sender)[1], (collapse(to_email),), mid, data)
