@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -19,6 +20,7 @@ from digest.sources.text import collapse
 WIRE = compat32.clone(linesep="\r\n")
 
 
+@functools.lru_cache(maxsize=64)
 def parse_sender(sender: str) -> tuple[str, str]:
     """'Name <addr@host>' or 'addr@host' as (name, address), control characters removed."""
     name, addr = parseaddr(sender)

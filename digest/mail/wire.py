@@ -22,6 +22,7 @@ from email.message import Message
 
 from digest.mail.compose import WIRE, digest_headers, envelope, parse_sender, to_bytes
 from digest.mail.render import Rendered
+from digest.mail.subject import UTF8
 from digest.sources.text import collapse
 
 _WIDTH = len(repr(sys.maxsize - 1))  # the email generator's boundary: 15 '=', 19 digits, '=='
@@ -59,7 +60,7 @@ def _fold_same(name: str, value: str) -> bytes:
 def _fold_subject(subject: str) -> bytes:
     """The Subject as compose sets it (a utf-8 Header): its RFC 2047 encoding is the costliest
     header, and subscribers with the same keywords share it."""
-    return WIRE.fold_binary("Subject", Header(subject, "utf-8"))  # type: ignore[arg-type]
+    return WIRE.fold_binary("Subject", Header(subject, UTF8))  # type: ignore[arg-type]
 
 
 def _fold(name: str, value: str) -> bytes:

@@ -1,0 +1,117 @@
+"""Paper cards rendered once a run give the same emails as rendering every digest whole."""
+
+from __future__ import annotations
+
+import random
+import shutil
+from datetime import date
+from pathlib import Path
+
+from digest.mail.cards import CHECKS, cards_of
+from digest.mail.render import make_environment, render_digest
+from digest.models import Digest, Paper, Scored, Subscriber
+from tests.conftest import DATA
+
+REFERENCE = DATA / "reference_templates"  # digest.html/.txt before cards existed
+TITLES = [
+    "Pruning $\\mathcal{O}(n)$ networks with S$^3$",
+    "<script>alert(1)</script> & friends",
+    "A very long title about graph neural networks " * 4,
+    "Diffusion models für Bilder: Ärger mit Ölgemälden",
+]
+
+
+def _papers(rng: random.Random) -> list[Paper]:
+    papers = []
+    for n in range(60):
+        papers.append(
+            Paper(
+                id=f"arxiv:2509.{n:05d}" if n % 5 else f"rss:{n}",
+                title=f"{rng.choice(TITLES)} {n}",
+                link=rng.choice(["https://blog.example/p", "javascript:alert(1)", ""]),
+                authors=tuple(f"Author Ümlaut {k}" for k in range(rng.randint(0, 6))),
+                abstract=rng.choice(["", "We prune $x^2$ weights & keep <b>accuracy</b>. " * 12]),
+                upvotes=rng.choice([None, 0, 1, 17]),
+                comments=rng.choice([None, 1, 3]),
+                github=rng.choice([None, "https://github.com/x/y", "javascript:evil()"]),
+                project_page=rng.choice([None, "https://proj.example/"]),
+                ai_summary=rng.choice([None, "A short summary with $\\alpha$."]),
+                source=rng.choice(["", "hf"]),
+            )
+        )
+    return papers
+
+
+def _digests(count: int) -> list[Digest]:
+    rng = random.Random(11)
+    papers = _papers(rng)
+    reasons = [(), ("pruning",), ("pruning", "graphs"), ("partly: graphs",)]
+    out = []
+    for n in range(count):
+        chosen = rng.sample(papers, rng.randint(1, 16))
+        shown = rng.randint(1, len(chosen))
+        sub = Subscriber(name=f"Zoë {n}", email=f"z{n}@example.org", keywords=("pruning", "graphs"))
+        out.append(
+            Digest(
+                subscriber=sub,
+                day=date(2025, 9, 16),
+                papers=tuple(Scored(p, 1.0, rng.choice(reasons)) for p in chosen[:shown]),
+                more=tuple(Scored(p, 0.5, ("graphs",)) for p in chosen[shown:]),
+                matched=len(chosen) + rng.choice([0, 0, 5]),
+            )
+        )
+    return out
+
+
+def _render_both(reference: Path, templates: Path | None, digests: list[Digest]) -> None:
+    cached, whole = make_environment(templates), make_environment(reference)
+    for n, digest in enumerate(digests):
+        links = {"unsubscribe": ("https://d.example/u/t", "mailto:x@example.org")} if n % 2 else {}
+        view = f"https://d.example/d/{n}" if n % 4 == 1 else None
+        ours = render_digest(digest, cached, view=view, **links)  # type: ignore[arg-type]
+        old = render_digest(digest, whole, view=view, **links)  # type: ignore[arg-type]
+        assert ours == old, digest.subscriber.email
+
+
+def test_cached_cards_give_the_same_text_and_html_as_whole_rendering() -> None:
+    """Forty varied digests come out byte for byte as the one-piece templates render them."""
+    digests = _digests(40)
+    _render_both(REFERENCE, None, digests)
+    env = make_environment()
+    for digest in digests:
+        render_digest(digest, env)
+    cards = cards_of(env)
+    assert cards is not None and cards.fast and cards.checks_left == 0
+
+
+def test_each_paper_is_rendered_once_a_run() -> None:
+    """The cache holds one head and one body per paper shown, however many digests show it."""
+    digests = _digests(40)
+    env = make_environment()
+    for digest in digests:
+        render_digest(digest, env)
+    cards = cards_of(env)
+    assert cards is not None
+    distinct = {s.paper for d in digests for s in d.papers}
+    assert len(cards.raw) == 2 * len(distinct) < 2 * sum(len(d.papers) for d in digests)
+    numbered = {(s.paper, n) for d in digests for n, s in enumerate(d.papers, 1)}
+    assert len(cards.text) == len(numbered) + len(distinct)
+
+
+def test_css_that_reaches_across_a_card_edge_falls_back_to_whole_inlining(tmp_path: Path) -> None:
+    """A user stylesheet with `.paper p` still styles the cards: the run inlines whole digests."""
+    for folder in ("mine", "reference"):
+        (tmp_path / folder).mkdir()
+    base = (REFERENCE / "base.html").read_text(encoding="utf-8")
+    base = base.replace("</style>", "  .paper p { letter-spacing: 1px; }\n</style>", 1)
+    for folder in ("mine", "reference"):
+        (tmp_path / folder / "base.html").write_text(base, encoding="utf-8")
+    for name in ("digest.html", "digest.txt"):
+        shutil.copy(REFERENCE / name, tmp_path / "reference" / name)
+    digests = _digests(CHECKS + 5)
+    _render_both(tmp_path / "reference", tmp_path / "mine", digests)
+    env = make_environment(tmp_path / "mine")
+    html = render_digest(digests[0], env).html
+    assert "letter-spacing: 1px" in html
+    cards = cards_of(env)
+    assert cards is not None and not cards.fast
