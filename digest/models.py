@@ -81,6 +81,20 @@ class Digest:
         return max(self.matched, len(self.papers) + len(self.more))
 
 
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A message the SMTP server accepted, to record in the ledger (see Store.record_deliveries)."""
+
+    subscriber: str
+    paper_ids: tuple[str, ...]
+    message_id: str
+    run_at: datetime
+    sent_at: datetime
+    cursor: int | None = None
+    claim: tuple[int, str] | None = None  # (shared run id, instance): finish its claim too
+    html: str | None = None  # kept for "View in browser"
+
+
 @dataclass(frozen=True)
 class Fetched:
     """One fetch's outcome: a body (status 'ok'), or nothing new ('not-modified')."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
@@ -19,8 +18,9 @@ from digest.mail.compose import message_id, parse_sender
 from digest.mail.deliver import Outbox
 from digest.mail.render import make_environment, render_digest, template_problem, unsubscribe_links
 from digest.mail.wire import Outgoing, wire_digest
-from digest.models import DeliveryOutcome, Digest, Subscriber
+from digest.models import DeliveryOutcome, Digest, Sent, Subscriber
 from digest.plan import Planned
+from digest.recorder import Recorder
 from digest.store import Store
 from digest.web.links import digest_links
 
@@ -98,6 +98,7 @@ async def deliver_one(
     cursor: int | None = None,
     wire: asyncio.Semaphore | None = None,
     claim: tuple[int, str] | None = None,
+    recorder: Recorder | None = None,
 ) -> DeliveryOutcome:
     """Render, send and record one subscriber's digest (nothing, once `halt` is set). With
     `claim` (shared run id, instance) the subscriber's claim is finished as it ends."""
@@ -113,6 +114,7 @@ async def deliver_one(
         cursor=cursor,
         wire=wire,
         claim=claim,
+        recorder=recorder,
     )
     if claim is not None and outcome.status in ("nothing-new", "failed"):
         try:  # done for this run: another instance must not try it again
@@ -135,6 +137,7 @@ async def _deliver(
     cursor: int | None,
     wire: asyncio.Semaphore | None,
     claim: tuple[int, str] | None,
+    recorder: Recorder | None,
 ) -> DeliveryOutcome:
     base = DeliveryOutcome(subscriber=subscriber.name, email=subscriber.email, status="nothing-new")
     if digest is None:
@@ -156,24 +159,14 @@ async def _deliver(
             log.warning("delivery to %s failed: %s", subscriber.email, exc)
             return replace(base, status="failed", papers=len(ids), message_id=mid, error=str(exc))
         try:
-            record = functools.partial(
-                store.record_delivery,
-                subscriber.email,
-                ids,
-                message_id=mid,
-                run_at=now,
-                sent_at=now,
-                cursor=cursor,
-                claim=claim,
-                html=built.html if config.settings.web is not None else None,
-            )
-            if store.remote:
-                # a server's commit waits for its disk: in a worker thread, so the event loop
-                # keeps the other connections busy; this digest keeps its place on the wire
-                # until it is recorded, so what a crash can resend stays bounded by `wire`
-                await asyncio.to_thread(record)
-            else:  # SQLite (WAL) commits in well under a millisecond: a thread costs more
-                record()
+            page = built.html if config.settings.web is not None else None
+            sent = Sent(subscriber.email, tuple(ids), mid, now, now, cursor, claim, page)
+            if recorder is not None:  # batched with the other digests accepted meanwhile
+                await recorder.record(sent)
+            elif store.remote:  # a server's commit waits for its disk: not on the loop
+                await asyncio.to_thread(store.record_deliveries, [sent])
+            else:
+                store.record_deliveries([sent])
         except StoreError as exc:
             # sent but not remembered: it may go out once more next run: send nothing new
             if halt is not None:
@@ -224,6 +217,7 @@ async def send_all(
     # ...but never more digests on the wire (sent, not yet recorded) than connections:
     # that bounds what a crash can send twice, and a stop reaches every digest in line
     wire = asyncio.Semaphore(max(1, outbox.concurrency))
+    recorder = Recorder(store)  # digests accepted together share one ledger transaction
     tasks: list[asyncio.Task[DeliveryOutcome]] = []
     done = 0
 
@@ -255,6 +249,7 @@ async def send_all(
                 cursor=cursor,
                 wire=wire,
                 claim=claim,
+                recorder=recorder,
             )
         )
         task.add_done_callback(finished)

@@ -95,7 +95,8 @@ def test_each_paper_is_rendered_once_a_run() -> None:
     distinct = {s.paper for d in digests for s in d.papers}
     assert len(cards.raw) == 2 * len(distinct) < 2 * sum(len(d.papers) for d in digests)
     numbered = {(s.paper, n) for d in digests for n, s in enumerate(d.papers, 1)}
-    assert len(cards.text) == len(numbered) + len(distinct)
+    listed = {s.paper for d in digests for s in d.more}
+    assert len(cards.text) == len(numbered) + len(distinct) + len(listed)
 
 
 def test_css_that_reaches_across_a_card_edge_falls_back_to_whole_inlining(tmp_path: Path) -> None:

@@ -94,3 +94,13 @@ def test_boundaries_differ_and_look_like_the_generators() -> None:
     marks = {boundary() for _ in range(100)}
     assert len(marks) == 100
     assert all(re.fullmatch(r"={15}\d{19}==", m) for m in marks)
+
+
+@pytest.mark.parametrize("size", [0, 1, 56, 57, 58, 114, 1000])
+def test_bodies_of_any_length_encode_like_the_email_package(size: int) -> None:
+    """Empty, short and line-boundary-sized bodies give the generator's base64 lines."""
+    body = ("é" + "x" * size)[:size]
+    rendered = Rendered(subject="s", text=body, html=body)
+    arguments = _arguments(CASES[2])
+    wire = wire_digest(rendered, **arguments)
+    assert _same_boundary(wire.data) == _same_boundary(to_bytes(compose(rendered, **arguments)))

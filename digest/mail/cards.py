@@ -24,7 +24,7 @@ from markupsafe import Markup
 from digest.models import Paper
 
 INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
-MAX_CARDS = 8192  # per run; more distinct (paper, reasons) than that and the cache restarts
+MAX_CARDS = 32768  # parts per run (a few per paper shown); beyond that the cache restarts
 CHECKS = 3  # digests per run rendered both ways and compared
 _STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.DOTALL | re.IGNORECASE)
 
@@ -81,6 +81,10 @@ class Cards:
         """The plain-text lines below "Matched:" (links, TL;DR, abstract)."""
         return self._text_part("body", paper, 0)
 
+    def text_line(self, paper: Paper) -> str:
+        """The paper's lines in the plain-text "more matched" list."""
+        return self._text_part("line", paper, 0)
+
     def restart_if_full(self) -> None:
         """Forget every card when the cache is full (between digests, never within one)."""
         if len(self.raw) > MAX_CARDS or len(self.text) > MAX_CARDS:
@@ -119,14 +123,17 @@ class Cards:
 
 
 def install(env: Environment) -> Cards:
-    """Give `env` its card cache and the paper_head / paper_body / text_head / text_body
-    template functions."""
+    """Give `env` its card cache and the paper_head / paper_body / text_head / text_body /
+    text_line filters (filters, not globals: Jinja calls a filter directly)."""
     cards = Cards(env)
+    env.filters.update(
+        paper_head=cards.paper_head,
+        paper_body=cards.paper_body,
+        text_head=cards.text_head,
+        text_body=cards.text_body,
+        text_line=cards.text_line,
+    )
     globals_: dict[str, Any] = env.globals
-    globals_["paper_head"] = cards.paper_head
-    globals_["paper_body"] = cards.paper_body
-    globals_["text_head"] = cards.text_head
-    globals_["text_body"] = cards.text_body
     globals_["_cards"] = cards
     return cards
 

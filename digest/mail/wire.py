@@ -10,7 +10,7 @@ aside (random in both), which tests/test_wire.py pins.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import functools
 import random
 import sys
@@ -72,7 +72,12 @@ def _fold(name: str, value: str) -> bytes:
 
 
 def _body(text: str) -> bytes:
-    return base64.encodebytes(text.encode("utf-8")).replace(b"\n", b"\r\n")
+    """`base64.encodebytes` with CRLF line ends: one C call, then the 76-character lines."""
+    encoded = binascii.b2a_base64(text.encode("utf-8"), newline=False)
+    if not encoded:
+        return b""
+    lines = [encoded[i : i + 76] for i in range(0, len(encoded), 76)]
+    return b"\r\n".join(lines) + b"\r\n"
 
 
 def boundary() -> str:

@@ -25,8 +25,7 @@ def insert_ignore(conn: Connection, table: Table) -> Any:
     raise StoreError(f"unsupported database {name!r}")
 
 
-def record_delivery(
-    conn: Connection,
+def rows(
     subscriber: str,
     paper_ids: Sequence[str],
     *,
@@ -34,11 +33,11 @@ def record_delivery(
     run_at: datetime,
     sent_at: datetime,
     cursor: int | None = None,
-) -> None:
-    """Mark papers as sent to `subscriber`; papers already recorded for them stay as they are.
-    `cursor` is the newest paper seq known when the digest was planned (their next window)."""
+) -> list[dict[str, object]]:
+    """One digest's ledger rows, one per paper (each once). `cursor` is the newest paper seq
+    known when the digest was planned (their next window)."""
     run, sent = to_text(run_at), to_text(sent_at)
-    rows = [
+    return [
         {
             "subscriber": subscriber,
             "paper_id": pid,
@@ -49,8 +48,12 @@ def record_delivery(
         }
         for pid in dict.fromkeys(paper_ids)
     ]
-    if rows:
-        conn.execute(insert_ignore(conn, deliveries), rows)
+
+
+def insert_rows(conn: Connection, batch: Sequence[dict[str, object]]) -> None:
+    """Insert ledger rows; papers already recorded for a subscriber stay as they are."""
+    if batch:
+        conn.execute(insert_ignore(conn, deliveries), list(batch))
 
 
 def sent_ids(conn: Connection, subscriber: str) -> set[str]:

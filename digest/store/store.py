@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from digest.errors import StoreError
-from digest.models import FeedState, Paper, RunReport, Windows
+from digest.models import FeedState, Paper, RunReport, Sent, Windows
 from digest.store import claims, ledger, links, runs, sqlite
 from digest.store import papers as paper_rows
 from digest.store.methods import SharedRuns, SubscriberLinks
@@ -253,22 +253,38 @@ class Store(SharedRuns, SubscriberLinks):
         `cursor` opens their next candidate window (default: the newest paper stored). With
         `claim` (run id, instance) the subscriber's claim in that shared run is finished in
         the same transaction; `html` is kept for "View in browser"."""
+        self.record_deliveries(
+            [Sent(subscriber, tuple(paper_ids), message_id, run_at, sent_at, cursor, claim, html)]
+        )
+
+    def record_deliveries(self, batch: Sequence[Sent]) -> None:
+        """`record_delivery` for several accepted messages in one transaction (a group
+        commit: one commit, one multi-row insert), all or none."""
         with self._write() as conn:
-            if claim is not None:
-                claims.finish_claim(conn, claim[0], subscriber, claim[1], "sent")
-            if html is not None:
-                links.save_page(conn, message_id, subscriber, html, sent_at=sent_at)
-            if cursor is None:
-                cursor = paper_rows.newest_seq(conn)
-            ledger.record_delivery(
-                conn,
-                subscriber,
-                paper_ids,
-                message_id=message_id,
-                run_at=run_at,
-                sent_at=sent_at,
-                cursor=cursor,
-            )
+            newest: int | None = None
+            rows: list[dict[str, object]] = []
+            for sent in batch:
+                if sent.claim is not None:
+                    claims.finish_claim(conn, sent.claim[0], sent.subscriber, sent.claim[1], "sent")
+                if sent.html is not None:
+                    links.save_page(
+                        conn, sent.message_id, sent.subscriber, sent.html, sent_at=sent.sent_at
+                    )
+                cursor = sent.cursor
+                if cursor is None:
+                    newest = paper_rows.newest_seq(conn) if newest is None else newest
+                    cursor = newest
+                rows.extend(
+                    ledger.rows(
+                        sent.subscriber,
+                        sent.paper_ids,
+                        message_id=sent.message_id,
+                        run_at=sent.run_at,
+                        sent_at=sent.sent_at,
+                        cursor=cursor,
+                    )
+                )
+            ledger.insert_rows(conn, rows)
 
     def newest_seq(self) -> int:
         """The ingest sequence number of the newest paper stored (0 for none)."""
