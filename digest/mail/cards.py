@@ -34,7 +34,7 @@ class Cards:
     """One environment's rendered card parts: HTML (raw and CSS-inlined) and text."""
 
     env: Environment
-    nonce: str = field(default_factory=lambda: secrets.token_hex(8))
+    nonce: str = field(default_factory=lambda: secrets.token_hex(6))
     index: dict[tuple[str, Paper], int] = field(default_factory=dict)
     raw: list[str] = field(default_factory=list)
     inlined: list[str | None] = field(default_factory=list)
@@ -44,7 +44,7 @@ class Cards:
     fast: bool = True
 
     def __post_init__(self) -> None:
-        self.token = re.compile(f"<!--pd-card:{self.nonce}:([0-9]+)-->")
+        self.token = re.compile(f"<!--pd:{self.nonce}:([0-9]+)-->")
 
     def _html_part(self, part: str, paper: Paper) -> Markup:
         """The placeholder for `paper`'s `part` (a macro of paper.html), rendered once."""
@@ -55,7 +55,7 @@ class Cards:
             number = self.index[key] = len(self.raw)
             self.raw.append(str(macro(paper)))
             self.inlined.append(None)
-        return Markup(f"<!--pd-card:{self.nonce}:{number}-->")
+        return Markup(f"<!--pd:{self.nonce}:{number}-->")
 
     def paper_head(self, paper: Paper) -> Markup:
         """The card's part above "Matched:" (title, authors, badges)."""
@@ -64,6 +64,10 @@ class Cards:
     def paper_body(self, paper: Paper) -> Markup:
         """The card's part below "Matched:" (TL;DR, abstract)."""
         return self._html_part("body", paper)
+
+    def paper_line(self, paper: Paper) -> Markup:
+        """The paper's item in the "more matched" list."""
+        return self._html_part("line", paper)
 
     def _text_part(self, part: str, paper: Paper, number: int, *args: Any) -> str:
         key = (part, paper, number)
@@ -123,12 +127,13 @@ class Cards:
 
 
 def install(env: Environment) -> Cards:
-    """Give `env` its card cache and the paper_head / paper_body / text_head / text_body /
-    text_line filters (filters, not globals: Jinja calls a filter directly)."""
+    """Give `env` its card cache and the paper_head / paper_body / paper_line / text_head /
+    text_body / text_line filters (filters, not globals: Jinja calls a filter directly)."""
     cards = Cards(env)
     env.filters.update(
         paper_head=cards.paper_head,
         paper_body=cards.paper_body,
+        paper_line=cards.paper_line,
         text_head=cards.text_head,
         text_body=cards.text_body,
         text_line=cards.text_line,
