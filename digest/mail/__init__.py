@@ -1,6 +1,8 @@
-"""Mail: render a Digest with Jinja2 (``render``, with ``latex`` for readable TeX), build the
-MIME message (``compose``), and hand it to an outbox (``deliver``: SMTP pool or .eml files).
-``sample`` is the built-in digest for ``digest test-email``.
+"""Mail: render a Digest with Jinja2 (``render``, with ``latex`` for readable TeX and ``cards``
+for the paper parts rendered and CSS-inlined once a run), build the MIME message (``compose``)
+or the same message as bytes in one pass (``wire``, with ``subject`` for its RFC 2047 words),
+and hand it to an outbox (``deliver``: SMTP pool or .eml files). ``sample`` is the built-in
+digest for ``digest test-email``.
 
-``render`` and ``compose`` are pure and never import the store, fetching or delivery.
+Everything but ``deliver`` is pure and never imports the store, fetching or delivery.
 """
