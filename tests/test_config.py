@@ -35,7 +35,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 def test_example_config_loads() -> None:
     """config.example.toml is a valid config."""
     config = load_config(ROOT / "config.example.toml")
-    assert config.settings.sources and config.settings.subscribers
+    assert config.settings.sources and config.subscribers
 
 
 def test_demo_config_loads() -> None:
@@ -237,3 +237,58 @@ def test_templates_folder_and_ca_file_are_checked_at_load(tmp_path: Path) -> Non
     ca = GOOD.replace("[email]", '[smtp]\nca_file = "absent.pem"\n\n[email]', 1)
     with pytest.raises(ConfigError, match=r"smtp\.ca_file: cannot load"):
         load_config(_write(tmp_path, ca))
+
+
+SUBSCRIBER = '[[subscribers]]\nname = "{name}"\nemail = "{email}"\nkeywords = ["x"]\n'
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        (
+            [("A", "a@example.org"), ("A", "b@example.org")],
+            "subscribers[1].name: duplicate name 'A'",
+        ),
+        (
+            [("A", "a@example.org"), ("B", "A@EXAMPLE.org")],
+            "subscribers[1].email: 'A@EXAMPLE.org' is also subscribers[0] ('A'); one address "
+            "gets one digest, so merge the two entries",
+        ),
+        (
+            [("A", "bad"), ("", "b@example.org"), ("C", "c@example.org")],
+            "subscribers[0].email: ",
+        ),
+    ],
+)
+def test_subscriber_problems_name_the_entry(
+    tmp_path: Path, entries: list[tuple[str, str]], message: str
+) -> None:
+    """Subscribers validated one by one still report the entry's index, duplicates across
+    entries, and how many more problems the file has."""
+    text = GOOD.split("[[subscribers]]")[0] + "".join(
+        SUBSCRIBER.format(name=n, email=e) for n, e in entries
+    )
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: {message}")
+    if entries[0][1] == "bad":
+        assert str(info.value).endswith("(and 1 more problem(s))")
+
+
+def test_an_empty_subscriber_list_is_named(tmp_path: Path) -> None:
+    """`subscribers = []` says the list must not be empty, in the file's own words."""
+    path = _write(tmp_path, "subscribers = []\n" + GOOD.split("[[subscribers]]")[0])
+    with pytest.raises(ConfigError, match=r"subscribers: must not be empty, found \[\]"):
+        load_config(path)
+
+
+def test_many_subscribers_load_in_order_with_shared_schedules(tmp_path: Path) -> None:
+    """Two thousand entries become Subscriber values in file order, one Slot object shared."""
+    text = GOOD.split("[[subscribers]]")[0] + "".join(
+        SUBSCRIBER.format(name=f"R{i}", email=f"r{i}@example.org") for i in range(2000)
+    )
+    config = load_config(_write(tmp_path, text))
+    assert [s.name for s in config.subscribers] == [f"R{i}" for i in range(2000)]
+    assert len({id(slot) for slot in config.slots}) == 1
+    assert config.settings.subscribers == ()

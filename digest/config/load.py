@@ -12,20 +12,66 @@ from typing import Any
 from pydantic import ValidationError
 
 from digest.config.messages import config_error
-from digest.config.models import Settings
+from digest.config.models import Settings, SubscriberSettings, duplicate_email, duplicate_name
 from digest.config.values import Config, resolve_location, resolve_path
 from digest.errors import ConfigError
 from digest.extras import SEMANTIC, installed
 from digest.models import Subscriber
 from digest.schedule import Slot
 
+Subscribers = tuple[tuple[Subscriber, ...], tuple[Slot, ...]]
 
-def parse_settings(data: dict[str, Any], path: Path) -> Settings:
-    """Validate parsed TOML; raise ConfigError naming the first bad key."""
+
+def _problem(message: str) -> dict[str, Any]:
+    """A whole-file rule's problem, as pydantic reports a model validator's ValueError."""
+    return {"type": "value_error", "loc": (), "msg": message, "input": None}
+
+
+def parse_settings(data: dict[str, Any], path: Path) -> tuple[Settings, Subscribers]:
+    """Validate parsed TOML; raise ConfigError naming the first bad key.
+
+    Subscribers are validated one at a time and turned into `Subscriber` values as they go,
+    each parsed entry dropped once read: a 100,000-subscriber file never holds the parsed
+    TOML, a validated model per subscriber and the values all at once. Problems are reported
+    exactly as validating the whole file in one model would."""
+    raw = data.pop("subscribers", None)
+    entries = raw if isinstance(raw, list) else None
+    if raw is not None and entries is None:
+        data["subscribers"] = raw  # not a list: the model says what was expected
+    errors: list[Any] = []
+    settings: Settings | None = None
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise config_error(exc, path) from None
+        errors.extend(exc.errors())
+    if raw is None:
+        errors.append({"type": "missing", "loc": ("subscribers",), "msg": "", "input": data})
+    elif entries is not None and not entries:
+        errors.append(
+            {"type": "too_short", "loc": ("subscribers",), "msg": "", "input": [], "ctx": {}}
+        )
+    subs: list[Subscriber] = []
+    slots: list[Slot] = []
+    shared: dict[Slot, Slot] = {}  # most subscribers share a schedule: one object each
+    for i, entry in enumerate(entries or ()):
+        entries[i] = None  # type: ignore[index]  # read once; its memory goes to the next
+        try:
+            sub = SubscriberSettings.model_validate(entry)
+        except ValidationError as exc:
+            errors.extend({**e, "loc": ("subscribers", i, *e["loc"])} for e in exc.errors())
+            continue
+        if settings is not None and not errors:
+            subscriber, slot = _subscriber(sub, settings)
+            subs.append(subscriber)
+            slots.append(shared.setdefault(slot, slot))
+    if settings is not None and not errors:
+        names, emails = [s.name for s in subs], [s.email for s in subs]
+        problem = duplicate_name("subscribers", names) or duplicate_email(names, emails)
+        if problem:
+            errors.append(_problem(problem))
+    if errors or settings is None:
+        raise config_error(errors, path)
+    return settings, (tuple(subs), tuple(slots))
 
 
 def _fail(path: Path, key: str, what: str) -> ConfigError:
@@ -45,32 +91,26 @@ def _tls(settings: Settings, path: Path) -> ssl.SSLContext | None:
         raise _fail(path, "smtp.ca_file", f"cannot load {ca}: {exc}") from None
 
 
-def _subscribers(settings: Settings) -> tuple[tuple[Subscriber, ...], tuple[Slot, ...]]:
+def _subscriber(s: SubscriberSettings, settings: Settings) -> tuple[Subscriber, Slot]:
     base = settings.schedule
-    subs, slots = [], []
-    shared: dict[Slot, Slot] = {}  # most subscribers share a schedule: one object each
-    for s in settings.subscribers:
-        subs.append(
-            Subscriber(
-                name=s.name,
-                email=s.email,
-                keywords=s.keywords,
-                max_papers=s.max_papers,
-                exclude=s.exclude,
-                authors=s.authors,
-                categories=s.categories,
-                min_score=s.min_score,
-            )
-        )
-        slot = Slot(
-            at=s.time or base.time,
-            zone=s.timezone or base.timezone,
-            days=tuple(s.days or base.days),
-            cadence=s.cadence,
-            weekly_day=s.weekly_day,
-        )
-        slots.append(shared.setdefault(slot, slot))
-    return tuple(subs), tuple(slots)
+    subscriber = Subscriber(
+        name=s.name,
+        email=s.email,
+        keywords=s.keywords,
+        max_papers=s.max_papers,
+        exclude=s.exclude,
+        authors=s.authors,
+        categories=s.categories,
+        min_score=s.min_score,
+    )
+    slot = Slot(
+        at=s.time or base.time,
+        zone=s.timezone or base.timezone,
+        days=tuple(s.days or base.days),
+        cadence=s.cadence,
+        weekly_day=s.weekly_day,
+    )
+    return subscriber, slot
 
 
 def _check_store_url(url: str, path: Path) -> None:
@@ -103,7 +143,7 @@ def _with_password(url: str, env: str, path: Path) -> str:
     return make_url(url).set(password=password).render_as_string(hide_password=False)
 
 
-def resolve(settings: Settings, path: Path) -> Config:
+def resolve(settings: Settings, path: Path, people: Subscribers) -> Config:
     """Config values from validated settings: paths against the config's folder, the
     password from the environment, the TLS context; ConfigError for what cannot be used."""
     base = path.parent
@@ -127,7 +167,7 @@ def resolve(settings: Settings, path: Path) -> Config:
         s.model_copy(update={"url": resolve_location(base, s.url)}) if s.url else s
         for s in settings.sources
     )
-    subscribers, slots = _subscribers(settings)
+    subscribers, slots = people
     ranking = settings.ranking
     model_dir = None
     if ranking.model:
@@ -181,4 +221,5 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{p}: not UTF-8 text", path=str(p)) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}", path=str(p)) from None
-    return resolve(parse_settings(data, p), p)
+    settings, people = parse_settings(data, p)
+    return resolve(settings, p, people)

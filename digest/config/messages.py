@@ -140,10 +140,11 @@ def describe(error: Any) -> tuple[str, str]:
     return key, f"{what}, found {_found(error['input'])}"
 
 
-def config_error(exc: ValidationError, path: Path) -> ConfigError:
-    """The ConfigError for a failed validation: the first problem (unknown keys first, the
-    most specific location of each), and how many more there are."""
-    raw = exc.errors()
+def config_error(exc: ValidationError | list[Any], path: Path) -> ConfigError:
+    """The ConfigError for a failed validation (or pydantic's error dicts from several): the
+    first problem (unknown keys first, the most specific location of each), and how many more
+    there are."""
+    raw = exc.errors() if isinstance(exc, ValidationError) else exc
     locs = [tuple(e["loc"]) for e in raw]
     # A bad item also fails its container (pydantic reports both); keep the specific one.
     errors = [

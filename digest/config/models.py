@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -164,7 +165,9 @@ class Settings(Strict):
     alerts: AlertSettings = AlertSettings()
     web: WebSettings | None = None
     sources: tuple[AnySource, ...] = Field(min_length=1)
-    subscribers: tuple[SubscriberSettings, ...] = Field(min_length=1)
+    # validated one at a time by config.load (a big file's entries are dropped as they are
+    # read): empty here once loaded; Config.subscribers holds them
+    subscribers: tuple[SubscriberSettings, ...] = ()
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -183,23 +186,31 @@ class Settings(Strict):
 
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:
-        for label, names in (
-            ("sources", [s.name for s in self.sources]),
-            ("subscribers", [s.name for s in self.subscribers]),
-        ):
-            seen: set[str] = set()
-            for i, name in enumerate(names):
-                if name in seen:
-                    raise ValueError(f"{label}[{i}].name: duplicate name {name!r}")
-                seen.add(name)
-        first: dict[str, int] = {}
-        for i, sub in enumerate(self.subscribers):
-            key = sub.email.casefold()
-            if key in first:
-                raise ValueError(
-                    f"subscribers[{i}].email: {sub.email!r} is also subscribers[{first[key]}]"
-                    f" ({self.subscribers[first[key]].name!r}); one address gets one digest, "
-                    "so merge the two entries"
-                )
-            first[key] = i
+        problem = duplicate_name("sources", [s.name for s in self.sources])
+        if problem:
+            raise ValueError(problem)
         return self
+
+
+def duplicate_name(label: str, names: Sequence[str]) -> str | None:
+    """'label[i].name: duplicate name ...' for the first name seen twice."""
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            return f"{label}[{i}].name: duplicate name {name!r}"
+        seen.add(name)
+    return None
+
+
+def duplicate_email(names: Sequence[str], emails: Sequence[str]) -> str | None:
+    """The first subscriber address (case-insensitive) that is also an earlier one's."""
+    first: dict[str, int] = {}
+    for i, email in enumerate(emails):
+        key = email.casefold()
+        if key in first:
+            return (
+                f"subscribers[{i}].email: {email!r} is also subscribers[{first[key]}]"
+                f" ({names[first[key]]!r}); one address gets one digest, so merge the two entries"
+            )
+        first[key] = i
+    return None
