@@ -58,7 +58,9 @@ class Recorder:
                 if not future.done():
                     future.set_exception(exc)
             return
-        except BaseException as exc:  # cancelled: nobody is recorded, everybody hears it
+        except BaseException as exc:
+            # cancelled (a worker thread may still finish the commit): each digest of the
+            # batch is reported unrecorded, so at worst it goes out again, same Message-ID
             for _, future in batch:
                 if not future.done():
                     future.set_exception(StoreError(f"ledger write interrupted: {exc!r}"))

@@ -33,7 +33,7 @@ def parse_settings(data: dict[str, Any], path: Path) -> tuple[Settings, Subscrib
     Subscribers are validated one at a time and turned into `Subscriber` values as they go,
     each parsed entry dropped once read: a 100,000-subscriber file never holds the parsed
     TOML, a validated model per subscriber and the values all at once. Problems are reported
-    exactly as validating the whole file in one model would."""
+    as validating the whole file in one model would. Takes the subscribers out of `data`."""
     raw = data.pop("subscribers", None)
     entries = raw if isinstance(raw, list) else None
     if raw is not None and entries is None:
