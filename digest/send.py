@@ -4,7 +4,6 @@ than the outbox has connections, and stop cleanly when told to."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
@@ -14,7 +13,7 @@ from jinja2 import Environment, TemplateError
 
 from digest.config.values import Config
 from digest.errors import DeliveryError, StoreError
-from digest.mail.compose import message_id, parse_sender
+from digest.mail.compose import Addressing
 from digest.mail.deliver import Outbox
 from digest.mail.render import make_environment, render_digest, template_problem, unsubscribe_links
 from digest.mail.wire import Outgoing, wire_digest
@@ -29,10 +28,12 @@ log = logging.getLogger("digest.run")
 
 @dataclass(frozen=True)
 class Built:
-    """One digest's message bytes and the HTML they carry (kept for "View in browser")."""
+    """One digest's message bytes, the HTML they carry (kept for "View in browser") and the
+    ids of every paper the email lists."""
 
     message: Outgoing
     html: str
+    paper_ids: tuple[str, ...]
 
 
 def build(config: Config, digest: Digest, env: Environment, *, now: datetime) -> Built:
@@ -41,30 +42,19 @@ def build(config: Config, digest: Digest, env: Environment, *, now: datetime) ->
     List-Unsubscribe; mailto: ones stay beside it) and its "View in browser" link."""
     email = config.settings.email
     sub = digest.subscriber
-    ids = [s.paper.id for s in (*digest.papers, *digest.more)]
+    ids = tuple(s.paper.id for s in (*digest.papers, *digest.more))
     unsubscribe = unsubscribe_links(email.unsubscribe, sub.email)
-    domain = parse_sender(email.sender)[1].rpartition("@")[2]
-    mid = message_id(subscriber=sub.email, day=digest.day, paper_ids=ids, domain=domain)
-    links = digest_links(config, sub.email, mid, now=now)
-    if links is not None:
+    to = Addressing(
+        email.sender, sub.name, sub.email, digest.day, ids, now, unsubscribe, email.list_id
+    )
+    links = digest_links(config, sub.email, to.message_id, now=now)
+    if links is not None:  # the Message-ID is carried over, not derived again
         mailto = tuple(u for u in unsubscribe if u.lower().startswith("mailto:"))
-        unsubscribe = (links.unsubscribe, *mailto)
+        to = replace(to, unsubscribe=(links.unsubscribe, *mailto), one_click=True)
     rendered = render_digest(
-        digest, env, unsubscribe=unsubscribe, view=links.view if links else None
+        digest, env, unsubscribe=to.unsubscribe, view=links.view if links else None
     )
-    message = wire_digest(
-        rendered,
-        sender=email.sender,
-        to_name=sub.name,
-        to_email=sub.email,
-        day=digest.day,
-        paper_ids=ids,
-        now=now,
-        unsubscribe=unsubscribe,
-        list_id=email.list_id,
-        one_click=links is not None,
-    )
-    return Built(message=message, html=rendered.html)
+    return Built(message=wire_digest(rendered, to), html=rendered.html, paper_ids=ids)
 
 
 class Halt(asyncio.Event):
@@ -85,92 +75,64 @@ async def relay_stop(stop: asyncio.Event, halt: Halt) -> None:
     halt.stop("stopped sending: shutting down")
 
 
+@dataclass(frozen=True)
+class Sending:
+    """What every digest of one `send_all` shares: where it goes, how it is recorded, the
+    wire bound and the halt signal; `claim` is (shared run id, instance) in a shared run."""
+
+    config: Config
+    env: Environment
+    store: Store
+    outbox: Outbox
+    now: datetime
+    halt: Halt
+    cursor: int | None
+    wire: asyncio.Semaphore
+    recorder: Recorder
+    claim: tuple[int, str] | None = None
+
+
 async def deliver_one(
-    subscriber: Subscriber,
-    digest: Digest | None,
-    *,
-    config: Config,
-    env: Environment,
-    store: Store,
-    outbox: Outbox,
-    now: datetime,
-    halt: Halt | None = None,
-    cursor: int | None = None,
-    wire: asyncio.Semaphore | None = None,
-    claim: tuple[int, str] | None = None,
-    recorder: Recorder | None = None,
+    subscriber: Subscriber, digest: Digest | None, run: Sending
 ) -> DeliveryOutcome:
-    """Render, send and record one subscriber's digest (nothing, once `halt` is set). With
-    `claim` (shared run id, instance) the subscriber's claim is finished as it ends."""
-    outcome = await _deliver(
-        subscriber,
-        digest,
-        config=config,
-        env=env,
-        store=store,
-        outbox=outbox,
-        now=now,
-        halt=halt,
-        cursor=cursor,
-        wire=wire,
-        claim=claim,
-        recorder=recorder,
-    )
+    """Render, send and record one subscriber's digest (nothing, once the run is halted).
+    In a shared run the subscriber's claim is finished as it ends."""
+    outcome = await _deliver(subscriber, digest, run)
+    claim = run.claim
     if claim is not None and outcome.status in ("nothing-new", "failed"):
         try:  # done for this run: another instance must not try it again
-            store.finish_claim(claim[0], subscriber.email, claim[1], outcome.status)
+            run.store.finish_claim(claim[0], subscriber.email, claim[1], outcome.status)
         except StoreError as exc:  # its lease runs out and another instance retries it
             log.warning("could not finish the claim on %s: %s", subscriber.email, exc)
     return outcome
 
 
-async def _deliver(
-    subscriber: Subscriber,
-    digest: Digest | None,
-    *,
-    config: Config,
-    env: Environment,
-    store: Store,
-    outbox: Outbox,
-    now: datetime,
-    halt: Halt | None,
-    cursor: int | None,
-    wire: asyncio.Semaphore | None,
-    claim: tuple[int, str] | None,
-    recorder: Recorder | None,
-) -> DeliveryOutcome:
+async def _deliver(subscriber: Subscriber, digest: Digest | None, run: Sending) -> DeliveryOutcome:
     base = DeliveryOutcome(subscriber=subscriber.name, email=subscriber.email, status="nothing-new")
     if digest is None:
         return base
-    ids = [s.paper.id for s in (*digest.papers, *digest.more)]
     try:
-        built = build(config, digest, env, now=now)
-        message = built.message
+        built = build(run.config, digest, run.env, now=run.now)
     except TemplateError as exc:
         return replace(base, status="failed", error=template_problem(exc))
-    mid = message.message_id
-    async with wire or contextlib.nullcontext():
+    ids, mid, halt = built.paper_ids, built.message.message_id, run.halt
+    async with run.wire:
         # on the wire now (at most `connections` digests are): sent, then recorded
-        if halt is not None and halt.is_set():  # sending stopped while this one waited
+        if halt.is_set():  # sending stopped while this one waited
             return replace(base, status="stopped", papers=len(ids), error=halt.why)
         try:
-            location = await outbox.send(message)
+            location = await run.outbox.send(built.message)
         except DeliveryError as exc:
             log.warning("delivery to %s failed: %s", subscriber.email, exc)
             return replace(base, status="failed", papers=len(ids), message_id=mid, error=str(exc))
-        try:
-            page = built.html if config.settings.web is not None else None
-            sent = Sent(subscriber.email, tuple(ids), mid, now, now, cursor, claim, page)
-            if recorder is not None:  # batched with the other digests accepted meanwhile
-                await recorder.record(sent)
-            elif store.remote:  # a server's commit waits for its disk: not on the loop
-                await asyncio.to_thread(store.record_deliveries, [sent])
-            else:
-                store.record_deliveries([sent])
+        page = built.html if run.config.settings.web is not None else None
+        try:  # batched with the other digests accepted meanwhile (see digest.recorder)
+            await run.recorder.record(
+                Sent(subscriber.email, ids, mid, run.now, run.now, run.cursor, run.claim, page)
+            )
         except StoreError as exc:
             # sent but not remembered: it may go out once more next run: send nothing new
-            if halt is not None:
-                halt.stop(f"stopped sending: the store cannot record deliveries ({exc})")
+            halt.stop(f"stopped sending: the store cannot record deliveries ({exc})")
             log.error("sent %s to %s but could not record it: %s", mid, subscriber.email, exc)
             return replace(
                 base, status="unrecorded", papers=len(ids), message_id=mid, error=str(exc)
@@ -178,7 +140,7 @@ async def _deliver(
     log.info("sent %s to %s: %d papers", mid, subscriber.email, len(ids))
     return replace(
         base,
-        status="written" if outbox.dry_run else "sent",
+        status="written" if run.outbox.dry_run else "sent",
         papers=len(ids),  # every paper the email lists, as the ledger and the Subject count
         message_id=mid,
         location=location,
@@ -208,16 +170,25 @@ async def send_all(
     stop: asyncio.Event | None = None,
 ) -> tuple[list[DeliveryOutcome], set[str]]:
     """Deliver each planned digest as `work` yields it; (outcomes, addresses served)."""
-    env = make_environment(config.templates)
     total = len(config.subscribers)
     served: set[str] = set()
     # Render the next digests while earlier ones are on the wire; never more in flight than
     # the outbox has connections for (twice, so a connection never waits idle)...
     slots = asyncio.Semaphore(max(1, outbox.concurrency * 2))
-    # ...but never more digests on the wire (sent, not yet recorded) than connections:
-    # that bounds what a crash can send twice, and a stop reaches every digest in line
-    wire = asyncio.Semaphore(max(1, outbox.concurrency))
-    recorder = Recorder(store)  # digests accepted together share one ledger transaction
+    run = Sending(
+        config=config,
+        env=make_environment(config.templates),
+        store=store,
+        outbox=outbox,
+        now=now,
+        halt=halt,
+        cursor=cursor,
+        # ...but never more digests on the wire (sent, not yet recorded) than connections:
+        # that bounds what a crash can send twice, and a stop reaches every digest in line
+        wire=asyncio.Semaphore(max(1, outbox.concurrency)),
+        recorder=Recorder(store),  # digests accepted together share one ledger transaction
+        claim=claim,
+    )
     tasks: list[asyncio.Task[DeliveryOutcome]] = []
     done = 0
 
@@ -236,22 +207,7 @@ async def send_all(
             slots.release()  # finish what is in flight, start nothing new
             break
         served.add(subscriber.email)
-        task = asyncio.create_task(
-            deliver_one(
-                subscriber,
-                digest,
-                config=config,
-                env=env,
-                store=store,
-                outbox=outbox,
-                now=now,
-                halt=halt,
-                cursor=cursor,
-                wire=wire,
-                claim=claim,
-                recorder=recorder,
-            )
-        )
+        task = asyncio.create_task(deliver_one(subscriber, digest, run))
         task.add_done_callback(finished)
         tasks.append(task)
     return list(await asyncio.gather(*tasks)), served

@@ -8,11 +8,11 @@ from datetime import date
 from pathlib import Path
 
 from digest.mail.cards import CHECKS, cards_of
-from digest.mail.render import make_environment, render_digest
+from digest.mail.render import bundled_templates, make_environment, render_digest
 from digest.models import Digest, Paper, Scored, Subscriber
 from tests.conftest import DATA
 
-REFERENCE = DATA / "reference_templates"  # digest.html/.txt before cards existed
+REFERENCE = DATA / "reference_templates"  # digest.html/.txt before cards (base.html: bundled)
 TITLES = [
     "Pruning $\\mathcal{O}(n)$ networks with S$^3$",
     "<script>alert(1)</script> & friends",
@@ -105,7 +105,7 @@ def test_css_that_reaches_across_a_card_edge_falls_back_to_whole_inlining(tmp_pa
     """A user stylesheet with `.paper p` still styles the cards: the run inlines whole digests."""
     for folder in ("mine", "reference"):
         (tmp_path / folder).mkdir()
-    base = (REFERENCE / "base.html").read_text(encoding="utf-8")
+    base = (bundled_templates() / "base.html").read_text(encoding="utf-8")
     base = base.replace("</style>", "  .paper p { letter-spacing: 1px; }\n</style>", 1)
     for folder in ("mine", "reference"):
         (tmp_path / folder / "base.html").write_text(base, encoding="utf-8")

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 
-from digest.mail.compose import compose, to_bytes
+from digest.mail.compose import Addressing, compose, to_bytes
 from digest.mail.render import make_environment, render_digest, short_authors, snippet
 from digest.models import Digest, Paper, Scored, Subscriber
 
@@ -25,8 +25,7 @@ def _digest(*papers: Paper, more: tuple[Paper, ...] = ()) -> Digest:
 
 def _message(digest: Digest) -> bytes:
     rendered = render_digest(digest, make_environment())
-    msg = compose(
-        rendered,
+    to = Addressing(
         sender="Paper Digest <digest@example.org>",
         to_name=SUB.name,
         to_email=SUB.email,
@@ -34,6 +33,7 @@ def _message(digest: Digest) -> bytes:
         paper_ids=[s.paper.id for s in (*digest.papers, *digest.more)],
         now=NOW,
     )
+    msg = compose(rendered, to)
     return to_bytes(msg)
 
 

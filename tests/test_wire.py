@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from digest.mail.compose import compose, envelope, to_bytes
+from digest.mail.compose import Addressing, compose, envelope, to_bytes
 from digest.mail.render import Rendered
 from digest.mail.wire import boundary, outgoing, wire_digest
 
@@ -38,18 +38,20 @@ BODY_TEXT = "Papers for you\n\nü é — 漢字\n" + "line of text\n" * 400
 BODY_HTML = "<!DOCTYPE html><p>héllo</p>\n" * 300
 
 
-def _arguments(case: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "sender": case.get("sender", "Paper Digest <digest@example.org>"),
-        "to_name": case["to_name"],
-        "to_email": "zoe@example.org",
-        "day": date(2025, 9, 16),
-        "paper_ids": ["arxiv:2509.00001", "arxiv:2509.00002"],
-        "now": NOW,
-        "unsubscribe": case.get("unsubscribe", ()),
-        "list_id": case.get("list_id"),
-        "one_click": case.get("one_click", False),
-    }
+def _arguments(case: dict[str, Any]) -> Addressing:
+    return Addressing(
+        **{
+            "sender": case.get("sender", "Paper Digest <digest@example.org>"),
+            "to_name": case["to_name"],
+            "to_email": "zoe@example.org",
+            "day": date(2025, 9, 16),
+            "paper_ids": ["arxiv:2509.00001", "arxiv:2509.00002"],
+            "now": NOW,
+            "unsubscribe": case.get("unsubscribe", ()),
+            "list_id": case.get("list_id"),
+            "one_click": case.get("one_click", False),
+        }
+    )
 
 
 def _same_boundary(data: bytes) -> bytes:
@@ -61,8 +63,8 @@ def test_wire_bytes_equal_the_generator_bytes(case: dict[str, Any]) -> None:
     """Headers, folding, part headers, base64 lines and the envelope match compose + to_bytes."""
     rendered = Rendered(subject=case["subject"], text=BODY_TEXT, html=BODY_HTML)
     arguments = _arguments(case)
-    message = compose(rendered, **arguments)
-    wire = wire_digest(rendered, **arguments)
+    message = compose(rendered, arguments)
+    wire = wire_digest(rendered, arguments)
     assert _same_boundary(wire.data) == _same_boundary(to_bytes(message))
     sender, rcpts = envelope(message)
     assert (wire.sender, list(wire.recipients)) == (sender, rcpts)
@@ -74,7 +76,7 @@ def test_wire_bytes_parse_back_to_the_same_message() -> None:
     """The email package reads the subject, addresses and both bodies back unchanged."""
     rendered = Rendered(subject=CASES[0]["subject"], text=BODY_TEXT, html=BODY_HTML)
     parsed = message_from_bytes(
-        wire_digest(rendered, **_arguments(CASES[0])).data, policy=policy.default
+        wire_digest(rendered, _arguments(CASES[0])).data, policy=policy.default
     )
     assert isinstance(parsed, EmailMessage)
     assert parsed["Subject"] == CASES[0]["subject"]
@@ -84,8 +86,7 @@ def test_wire_bytes_parse_back_to_the_same_message() -> None:
     assert text is not None and text.get_content() == BODY_TEXT
     assert html is not None and html.get_content() == BODY_HTML
     assert all(
-        len(line) <= 78
-        for line in wire_digest(rendered, **_arguments(CASES[1])).data.split(b"\r\n")
+        len(line) <= 78 for line in wire_digest(rendered, _arguments(CASES[1])).data.split(b"\r\n")
     )
 
 
@@ -102,5 +103,5 @@ def test_bodies_of_any_length_encode_like_the_email_package(size: int) -> None:
     body = ("é" + "x" * size)[:size]
     rendered = Rendered(subject="s", text=body, html=body)
     arguments = _arguments(CASES[2])
-    wire = wire_digest(rendered, **arguments)
-    assert _same_boundary(wire.data) == _same_boundary(to_bytes(compose(rendered, **arguments)))
+    wire = wire_digest(rendered, arguments)
+    assert _same_boundary(wire.data) == _same_boundary(to_bytes(compose(rendered, arguments)))

@@ -6,6 +6,7 @@ import base64
 import functools
 import hashlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from email.header import Header
 from email.message import Message
@@ -46,76 +47,65 @@ def _address(name: str, addr: str) -> str:
     return formataddr((collapse(name), addr), charset="utf-8")
 
 
-def digest_headers(
-    subject: str,
-    *,
-    sender: str,
-    to_name: str,
-    to_email: str,
-    day: date,
-    paper_ids: Iterable[str],
-    now: datetime,
-    unsubscribe: Sequence[str] = (),
-    list_id: str | None = None,
-    one_click: bool = False,
-) -> list[tuple[str, str]]:
+@dataclass(frozen=True)
+class Addressing:
+    """Who a digest is from and to and what identifies it: everything its headers need.
+    `unsubscribe` URLs (already personalised) become List-Unsubscribe, with
+    List-Unsubscribe-Post for one-click when one of them is https (RFC 8058) or, with
+    `one_click`, when the first is Paper Digest's own endpoint (which answers that POST).
+    `message_id` is derived from the others unless given (see `message_id`)."""
+
+    sender: str
+    to_name: str
+    to_email: str
+    day: date
+    paper_ids: Sequence[str]
+    now: datetime
+    unsubscribe: Sequence[str] = ()
+    list_id: str | None = None
+    one_click: bool = False
+    message_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.message_id:
+            domain = parse_sender(self.sender)[1].rpartition("@")[2]
+            mid = message_id(
+                subscriber=self.to_email, day=self.day, paper_ids=self.paper_ids, domain=domain
+            )
+            object.__setattr__(self, "message_id", mid)
+
+
+def digest_headers(subject: str, to: Addressing) -> list[tuple[str, str]]:
     """A digest's headers after Content-Type and MIME-Version, in order, as (name, value);
     values are stripped of control characters, names and addresses encoded by formataddr.
     The Subject is a plain string here: it is set as a utf-8 `Header` (see `compose`)."""
-    from_name, from_addr = parse_sender(sender)
+    from_name, from_addr = parse_sender(to.sender)
     domain = from_addr.rpartition("@")[2]
-    mid = message_id(subscriber=to_email, day=day, paper_ids=paper_ids, domain=domain)
     headers = [
         ("From", _address(from_name, from_addr)),
-        ("To", _address(to_name, collapse(to_email))),
+        ("To", _address(to.to_name, collapse(to.to_email))),
         ("Subject", collapse(subject)),
-        ("Date", format_datetime(now)),
-        ("Message-ID", mid),
-        ("List-Id", f"Paper Digest <{collapse(list_id or 'paper-digest.' + domain)}>"),
+        ("Date", format_datetime(to.now)),
+        ("Message-ID", to.message_id),
+        ("List-Id", f"Paper Digest <{collapse(to.list_id or 'paper-digest.' + domain)}>"),
     ]
-    if unsubscribe:
-        headers.append(("List-Unsubscribe", ", ".join(f"<{collapse(u)}>" for u in unsubscribe)))
-        if one_click or any(u.lower().startswith("https://") for u in unsubscribe):
+    if to.unsubscribe:
+        headers.append(("List-Unsubscribe", ", ".join(f"<{collapse(u)}>" for u in to.unsubscribe)))
+        if to.one_click or any(u.lower().startswith("https://") for u in to.unsubscribe):
             headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
     return headers
 
 
-def compose(
-    rendered: Rendered,
-    *,
-    sender: str,
-    to_name: str,
-    to_email: str,
-    day: date,
-    paper_ids: Iterable[str],
-    now: datetime,
-    unsubscribe: Sequence[str] = (),
-    list_id: str | None = None,
-    one_click: bool = False,
-) -> Message:
+def compose(rendered: Rendered, to: Addressing) -> Message:
     """The message for one subscriber's digest; every header goes through the email package
     (formataddr and Header encode non-ASCII; values are stripped of control characters).
 
     Built with the email package's compat32 classes and base64 bodies: the same headers and
-    MIME structure as EmailMessage at less than half the cost. `unsubscribe` URLs (already
-    personalised) become List-Unsubscribe, with List-Unsubscribe-Post for one-click when one
-    of them is https (RFC 8058) or, with `one_click`, when the first is Paper Digest's own
-    endpoint (which answers that POST). Sending uses `digest.mail.wire.wire_digest`, which
-    gives the same bytes without building the `Message`.
+    MIME structure as EmailMessage at less than half the cost. Sending uses
+    `digest.mail.wire.wire_digest`, which gives the same bytes without building the `Message`.
     """
     msg = MIMEMultipart("alternative")
-    for name, value in digest_headers(
-        rendered.subject,
-        sender=sender,
-        to_name=to_name,
-        to_email=to_email,
-        day=day,
-        paper_ids=paper_ids,
-        now=now,
-        unsubscribe=unsubscribe,
-        list_id=list_id,
-        one_click=one_click,
-    ):
+    for name, value in digest_headers(rendered.subject, to):
         # the Subject as a Header object (not its encoded string), so compat32 does not
         # fold before the first word
         msg[name] = Header(value, "utf-8") if name == "Subject" else value  # type: ignore[assignment]

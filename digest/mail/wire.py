@@ -14,13 +14,11 @@ import binascii
 import functools
 import random
 import sys
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from email.header import Header
 from email.message import Message
 
-from digest.mail.compose import WIRE, digest_headers, envelope, parse_sender, to_bytes
+from digest.mail.compose import WIRE, Addressing, digest_headers, envelope, parse_sender, to_bytes
 from digest.mail.render import Rendered
 from digest.mail.subject import UTF8
 from digest.sources.text import collapse
@@ -86,32 +84,9 @@ def boundary() -> str:
     return "=" * 15 + str(random.randrange(sys.maxsize)).zfill(_WIDTH) + "=="
 
 
-def wire_digest(
-    rendered: Rendered,
-    *,
-    sender: str,
-    to_name: str,
-    to_email: str,
-    day: date,
-    paper_ids: Iterable[str],
-    now: datetime,
-    unsubscribe: Sequence[str] = (),
-    list_id: str | None = None,
-    one_click: bool = False,
-) -> Outgoing:
-    """The bytes `to_bytes(compose(...))` would give for the same arguments (see `compose`)."""
-    headers = digest_headers(
-        rendered.subject,
-        sender=sender,
-        to_name=to_name,
-        to_email=to_email,
-        day=day,
-        paper_ids=paper_ids,
-        now=now,
-        unsubscribe=unsubscribe,
-        list_id=list_id,
-        one_click=one_click,
-    )
+def wire_digest(rendered: Rendered, to: Addressing) -> Outgoing:
+    """The bytes `to_bytes(compose(rendered, to))` gives (see `compose`)."""
+    headers = digest_headers(rendered.subject, to)
     mark = boundary()
     dash = b"--" + mark.encode("ascii")
     lines = [
@@ -137,5 +112,5 @@ def wire_digest(
             b"--\r\n",
         )
     )
-    mid = next(v for n, v in headers if n == "Message-ID")
-    return Outgoing(parse_sender(sender)[1], (collapse(to_email),), mid, data)
+    sender = parse_sender(to.sender)[1]
+    return Outgoing(sender, (collapse(to.to_email),), to.message_id, data)
