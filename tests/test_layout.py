@@ -95,6 +95,7 @@ def test_pure_core_never_imports_io() -> None:
         if mod.startswith("digest.ranking") or mod in (
             "digest.mail.render",
             "digest.mail.compose",
+            "digest.mail.wire",
             "digest.decide",
         ):
             reached = {

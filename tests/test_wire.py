@@ -12,7 +12,7 @@ import pytest
 
 from digest.mail.compose import Addressing, compose, envelope, to_bytes
 from digest.mail.render import Rendered
-from digest.mail.wire import boundary, outgoing, wire_digest
+from digest.mail.wire import boundary, in_wire_form, outgoing, wire_digest
 
 NOW = datetime(2025, 9, 16, 7, 30, tzinfo=UTC)
 LONG = "a very long subject " * 9
@@ -105,3 +105,12 @@ def test_bodies_of_any_length_encode_like_the_email_package(size: int) -> None:
     arguments = _arguments(CASES[2])
     wire = wire_digest(rendered, arguments)
     assert _same_boundary(wire.data) == _same_boundary(to_bytes(compose(rendered, arguments)))
+
+
+@pytest.mark.parametrize("case", CASES, ids=range(len(CASES)))
+def test_digest_bytes_are_marked_ready_for_data_unchanged(case: dict[str, Any]) -> None:
+    """A digest's bytes are flagged as already in DATA's wire form, and truly are."""
+    body = ".a line starting with a dot\n\r\n" * 40
+    wire = wire_digest(Rendered(subject=case["subject"], text=body, html=body), _arguments(case))
+    assert wire.ready and in_wire_form(wire.data)
+    assert not outgoing(compose(Rendered("s", body, body), _arguments(case))).ready

@@ -15,7 +15,8 @@ from typing import Protocol
 import aiosmtplib
 
 from digest.errors import DeliveryError
-from digest.mail.wire import Outgoing, outgoing
+from digest.mail.transact import transact
+from digest.mail.wire import Outgoing, outgoing, wire_form
 
 
 class Outbox(Protocol):
@@ -173,11 +174,12 @@ class _Connection:
             except (aiosmtplib.SMTPException, OSError):
                 smtp.close()
 
-    async def send(self, sender: str, rcpts: list[str], data: bytes) -> str:
-        """Send once; DeliveryError for a permanent refusal, _Temporary for anything else."""
+    async def send(self, sender: str, rcpts: list[str], data: bytes, size: int) -> str:
+        """Send `data` (in wire form, see mail.wire.wire_form) once; DeliveryError for a permanent
+        refusal, _Temporary for anything else."""
         smtp = await self.open()
         try:
-            refused, reply = await smtp.sendmail(sender, rcpts, data)
+            refused, reply = await transact(smtp, sender, rcpts, data, size)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             first = exc.recipients[0]
             return self._refusal(first.recipient, first.code, first.message)
@@ -291,15 +293,16 @@ class SmtpOutbox:
         if self._idle is None:
             raise RuntimeError("use SmtpOutbox as 'async with SmtpOutbox(...) as outbox'")
         wire = message if isinstance(message, Outgoing) else outgoing(message)
-        sender, rcpts, data = wire.sender, list(wire.recipients), wire.data
+        sender, rcpts = wire.sender, list(wire.recipients)
+        data, size = (wire.data, len(wire.data)) if wire.ready else wire_form(wire.data)
         attempt = 0
         while True:
             await self._throttle()
             conn = await self._idle.get()
             try:
-                reply = await conn.send(sender, rcpts, data)
+                reply = await conn.send(sender, rcpts, data, size)
                 self.sent += 1
-                self.bytes_sent += len(data)
+                self.bytes_sent += size
                 return f"{self.host}:{self.port} {reply}"
             except _Temporary as exc:
                 attempt += 1

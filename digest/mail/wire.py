@@ -5,7 +5,8 @@ which re-folds every header and re-scans every body line, for every digest. Here
 is folded by the same email package call the generator makes (``policy.fold_binary``), the
 ones that repeat across a run are folded once, and the two bodies are base64-encoded by the
 C codec with CRLF line ends: the bytes are those `to_bytes(compose(...))` gives, boundary
-aside (random in both), which tests/test_wire.py pins.
+aside (random in both), which tests/test_wire.py pins. `wire_form` gives any bytes the form
+DATA sends (what aiosmtplib would rewrite them to), so `mail.transact` can send them as they are.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import binascii
 import functools
 import random
+import re
 import sys
 from dataclasses import dataclass
 from email.header import Header
@@ -34,12 +36,14 @@ _HTML_HEAD = _PART.format("html").encode("ascii")
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """A message as it goes on the wire: envelope addresses, Message-ID and CRLF bytes."""
+    """A message as it goes on the wire: envelope addresses, Message-ID and CRLF bytes;
+    `ready` when the bytes are known to be in DATA's wire form (`in_wire_form`)."""
 
     sender: str
     recipients: tuple[str, ...]
     message_id: str
     data: bytes
+    ready: bool = False
 
 
 def outgoing(message: Message) -> Outgoing:
@@ -94,9 +98,10 @@ def wire_digest(rendered: Rendered, to: Addressing) -> Outgoing:
         _fold_same("MIME-Version", "1.0"),
     ]
     lines.extend(_fold(name, value) for name, value in headers)
+    head = b"".join(lines)
     data = b"".join(
         (
-            *lines,
+            head,
             b"\r\n",
             dash,
             b"\r\n",
@@ -113,4 +118,36 @@ def wire_digest(rendered: Rendered, to: Addressing) -> Outgoing:
         )
     )
     sender = parse_sender(to.sender)[1]
-    return Outgoing(sender, (collapse(to.to_email),), to.message_id, data)
+    # The rest is base64 lines and boundaries: no CR, LF or dot but the CRLFs put between
+    # them, so the headers decide whether the whole message is in DATA's wire form.
+    ready = in_wire_form(head)
+    return Outgoing(sender, (collapse(to.to_email),), to.message_id, data, ready)
+
+
+# DATA's wire form: what aiosmtplib's sendmail makes of any bytes before sending them
+_LINE_ENDS = re.compile(rb"\r\n|\n|\r(?!\n)")
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def in_wire_form(data: bytes) -> bool:
+    """True when `data` ends with CRLF, every CR and LF is part of a CRLF and no line starts
+    with a dot: what DATA sends unchanged (four C scans of the bytes)."""
+    crlf = data.count(b"\r\n")
+    return (
+        data.endswith(b"\r\n")
+        and data.count(b"\n") == crlf
+        and data.count(b"\r") == crlf
+        and not data.startswith(b".")
+        and b"\n." not in data
+    )
+
+
+def wire_form(data: bytes) -> tuple[bytes, int]:
+    """`data` as DATA sends it (CRLF line ends, a final CRLF, leading dots doubled) and its
+    SIZE (RFC 1870: the octets before dot-stuffing), as aiosmtplib computes both."""
+    if in_wire_form(data):
+        return data, len(data)
+    data = _LINE_ENDS.sub(b"\r\n", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return _LEADING_DOT.sub(b"..", data), len(data)
