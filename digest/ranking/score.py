@@ -250,8 +250,8 @@ def score_all(
         # subscribers x keywords (sparse) times a dense matrix is one fast C loop per chunk
         k_scores = np.asarray(k_scores.toarray(), dtype=np.float32)
         k_coded = np.asarray(k_coded.toarray(), dtype=np.float32)
-        k_matches = np.asarray(k_matches.toarray(), dtype=np.float32)
-        k_full = np.asarray(k_full.toarray(), dtype=np.float32)
+        k_matches = k_matches.toarray() > 0  # flags: a byte a cell, not four
+        k_full = k_full.toarray() > 0
     k_cos = k_cos_padded = None
     if semantic is not None and semantic.papers:
         dim = len(next(iter(semantic.papers.values())))
@@ -259,8 +259,12 @@ def score_all(
         for i, paper in enumerate(index.papers):
             if paper.id in semantic.papers:
                 vectors[i] = semantic.papers[paper.id]
-        k_cos = keyword_similarity(table, semantic.keywords, vectors)
-        k_cos_padded = np.vstack([k_cos, np.full((1, n), -1.0, dtype=np.float32)])
+        # one array: the similarities with a row of -1 below them (see _keyword_max)
+        similarity = keyword_similarity(table, semantic.keywords, vectors)
+        k_cos_padded = np.full((similarity.shape[0] + 1, n), -1.0, dtype=np.float32)
+        k_cos_padded[:-1] = similarity
+        del similarity
+        k_cos = k_cos_padded[:-1]
     by_author = _keyed_matrix(subs, index.author_index, "authors")
     by_category = _keyed_matrix(subs, index.category_index, "categories")
     restricted = np.array([bool(sub.categories) for sub in subs], dtype=bool)
