@@ -71,3 +71,18 @@ def test_the_lean_embedder_matches_the_shipped_model(tmp_path: Path) -> None:
     assert got.shape == want.shape == (len(TEXTS), 384)
     assert float(np.abs(got - want).max()) < 1e-5
     assert lean.model != _shipped() and lean.model.read_bytes() != _shipped().read_bytes()
+
+
+def test_without_a_writable_temp_folder_the_shipped_file_is_used(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """When the rewritten model cannot be written out, the embedder loads the shipped file
+    as it is and still embeds."""
+    import tempfile
+
+    from digest.ranking.semantic import MODEL_NAME, TOKENIZER, OnnxEmbedder
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    embedder = OnnxEmbedder(_shipped(), TOKENIZER, name=MODEL_NAME, lean=True)
+    assert not embedder.lean and embedder.model == _shipped()
+    assert embedder.encode(TEXTS[:1]).shape == (1, 384)

@@ -80,9 +80,12 @@ class OnnxEmbedder:
         self.lean = lean
         self.model = model
         if lean:  # written out once: onnxruntime reads a file with less memory than bytes
-            self._folder = tempfile.TemporaryDirectory(prefix="paper-digest-model-")
-            self.model = Path(self._folder.name) / "model.onnx"
-            self.model.write_bytes(gather_before_dequantize(model.read_bytes()))
+            try:
+                self._folder = tempfile.TemporaryDirectory(prefix="paper-digest-model-")
+                self.model = Path(self._folder.name) / "model.onnx"
+                self.model.write_bytes(gather_before_dequantize(model.read_bytes()))
+            except OSError:  # no writable temp folder: the shipped file, loaded as it is
+                self.lean, self.model = False, model
         self.threads = threads or os.cpu_count() or 1
         self.tokenizer: Any = Tokenizer.from_file(str(tokenizer))
         self.tokenizer.enable_truncation(max_length=max_tokens)
