@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,13 @@ from digest.timeutil import to_text
 
 def insert_ignore(conn: Connection, table: Table) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING in this connection's dialect."""
-    name = conn.dialect.name
+    return _insert_ignore(conn.dialect.name, table)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_ignore(name: str, table: Table) -> Any:
+    """One statement per dialect and table: SQLAlchemy memoises its cache key on the object,
+    so the ledger's insert after every accepted digest is not rebuilt and re-keyed."""
     if name == "sqlite":
         return sqlite_insert(table).on_conflict_do_nothing()
     if name == "postgresql":
