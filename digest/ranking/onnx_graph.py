@@ -96,8 +96,8 @@ class _Node:
 
 def _node(raw: memoryview) -> _Node:
     op, inputs, outputs = "", [], []
-    for number, wire, value, _ in _fields(raw):
-        if wire == _LEN and isinstance(value, memoryview):
+    for number, _, value, _ in _fields(raw):
+        if isinstance(value, memoryview):
             if number == _NODE_OP:
                 op = bytes(value).decode()
             elif number == _NODE_INPUT:
@@ -166,7 +166,7 @@ def _rewrite_graph(graph: memoryview) -> list[bytes | memoryview] | None:
     fields = _fields(graph)
     nodes = {
         i: _node(v)
-        for i, (n, w, v, _) in enumerate(fields)
+        for i, (n, _, v, _) in enumerate(fields)
         if n == _GRAPH_NODE and isinstance(v, memoryview)
     }
     made = {out: i for i, node in nodes.items() for out in node.outputs}

@@ -9,10 +9,9 @@ model is loaded; scoring (``ranking.score``) receives plain numpy vectors.
 
 The model's memory is held only while texts are embedded: each `encode` call opens an
 onnxruntime session, runs two texts at a time and closes it, and the freed heap goes back to
-the system.
-The bundled model is loaded with its embedding tables looked up before they are dequantised
-(``ranking.onnx_graph``) and without constant folding, so its weights stay int8 in memory;
-embedding 1,000 papers peaks about 85 MiB above the process (it was about 280).
+the system. The bundled model is loaded with its embedding tables looked up before they are
+dequantised (``ranking.onnx_graph``) and without constant folding, so its weights stay int8
+in memory; embedding 1,000 papers peaks about 85 MiB above the process (it was about 280).
 """
 
 from __future__ import annotations
@@ -103,14 +102,10 @@ class OnnxEmbedder:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.log_severity_level = 3
-        providers = ["CPUExecutionProvider"]
-        if not self.lean:
-            return onnxruntime.InferenceSession(str(self.model), options, providers=providers)
+        # folding would turn the lean model's int8 weights back into float32 at load
+        lean = {"disabled_optimizers": ["ConstantFolding"]} if self.lean else {}
         return onnxruntime.InferenceSession(
-            str(self.model),
-            options,
-            providers=providers,
-            disabled_optimizers=["ConstantFolding"],  # folding would make the weights float32
+            str(self.model), options, providers=["CPUExecutionProvider"], **lean
         )
 
     def _token_ids(self, texts: list[str]) -> list[npt.NDArray[np.int64]]:
