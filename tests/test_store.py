@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, update
+from sqlalchemy import inspect, select, update
 
 from digest.errors import StoreError
-from digest.models import Paper
+from digest.models import Paper, Sent
 from digest.store import SCHEMA_VERSION, Store, dry_run_copy
-from digest.store.schema import meta
+from digest.store.schema import deliveries, meta
+from digest.timeutil import to_text
 
 T0 = datetime(2025, 9, 16, 7, 30, tzinfo=UTC)
 WEEK = timedelta(days=7)
@@ -92,6 +93,30 @@ def test_recording_a_delivery_twice_is_harmless(store_url: str) -> None:
         store.record_delivery("x@y.org", ["a", "b", "a"], message_id="<m>", run_at=T0, sent_at=T0)
     assert store.sent_ids("x@y.org") == {"a", "b"}
     store.close()
+
+
+def test_a_batch_of_deliveries_is_stored_column_for_column(store_url: str) -> None:
+    """record_deliveries stores each digest's papers once with its subscriber, Message-ID,
+    times and cursor, on either database (SQLite takes a driver-level insert)."""
+    store = Store(store_url)
+    later = T0 + timedelta(minutes=1)
+    store.record_deliveries(
+        [
+            Sent("a@x.org", ("p1", "p2", "p1"), "<m1@x>", T0, later, 7),
+            Sent("b@x.org", ("p2",), "<m2@x>", T0, later, None),
+            Sent("a@x.org", ("p1", "p3"), "<m3@x>", T0, later, 9),
+        ]
+    )
+    with store.engine.connect() as conn:
+        got = sorted(tuple(r) for r in conn.execute(select(deliveries)))
+    store.close()
+    run, sent = to_text(T0), to_text(later)
+    assert got == [
+        ("a@x.org", "p1", run, sent, "<m1@x>", 7),  # the first record of a paper stays
+        ("a@x.org", "p2", run, sent, "<m1@x>", 7),
+        ("a@x.org", "p3", run, sent, "<m3@x>", 9),
+        ("b@x.org", "p2", run, sent, "<m2@x>", 0),  # no cursor given: the newest seq (none)
+    ]
 
 
 def test_dry_run_copy_reads_but_never_writes_the_original(tmp_path: Path) -> None:
