@@ -148,6 +148,9 @@ def make_environment(user_templates: Path | None = None) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # one environment per run (or preview): templates are read once, not stat()ed before
+        # every digest to see whether they changed
+        auto_reload=False,
     )
     env.filters.update(
         snippet=_memo(snippet),
