@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from digest.models import Paper, Subscriber
-from digest.ranking.batch import rank, rank_all
-from digest.ranking.index import ScoringParams
+from digest.ranking.batch import build_index, rank, rank_all
+from digest.ranking.index import KeywordTable, ScoringParams
 from digest.ranking.keywords import derivational_pair, parse_keyword
 from digest.ranking.text import stems
 
@@ -270,3 +271,31 @@ def test_whole_word_matching_is_available_as_a_knob() -> None:
     part = Paper(id="part", title="Learning to rank search results")
     params = dataclasses.replace(ScoringParams(), word_match="all")
     assert rank([part], _sub("reinforcement learning"), params) == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    papers=paper_lists,
+    keywords=st.lists(
+        st.one_of(keyword_lists.map(" ".join), keyword_lists.map(lambda k: f'"{" ".join(k)}"')),
+        min_size=1,
+        max_size=9,
+    ),
+    block=st.integers(1, 4),
+    normalise=st.booleans(),
+)
+def test_keyword_table_built_in_blocks_equals_the_whole_table(
+    papers: list[Paper], keywords: list[str], block: int, normalise: bool
+) -> None:
+    """The dense keyword table built a few keywords at a time holds exactly the scores and
+    match flags of the sparse table built at once."""
+    settings_ = dataclasses.replace(SMALL, normalise=normalise)
+    index = build_index(papers, [_sub(*keywords)], settings_)
+    table = KeywordTable(index)
+    for text in keywords:
+        table.add_text(text)
+    scores, matches, full = table.build()
+    d_scores, d_matches, d_full = table.build_dense(block=block)
+    assert np.array_equal(d_scores, scores.toarray())
+    assert np.array_equal(d_matches, matches.toarray() > 0)
+    assert np.array_equal(d_full, full.toarray() > 0)

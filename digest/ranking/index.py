@@ -43,8 +43,8 @@ class ScoringParams:
     semantic_floor: float = 0.45  # hybrid: a paper with no keyword match needs this similarity
     semantic_max_share: float = 0.25  # hybrid: best keyword's share vs the keywords' mean
     more_limit: int = 20
-    chunk: int = 512
-    workers: int = 2
+    chunk: int = 256
+    workers: int = 1
 
 
 def _csr(
@@ -207,6 +207,29 @@ class KeywordTable:
         any of them ("any"), or none but the phrase ("phrase"). A full match is the phrase,
         the single word, or all the words: what exclusions need and reasons call a match.
         """
+        return self._parts().rows(0, max(1, len(self.keywords)))
+
+    def build_dense(
+        self, block: int = 256
+    ) -> tuple[Floats, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+        """`build` as dense arrays (float32 scores, boolean flags), `block` keywords at a
+        time: the sparse products of the whole table at once are several times the size of
+        the dense result, and would set the run's peak memory."""
+        parts = self._parts()
+        n_kw, n = max(1, len(self.keywords)), len(self.index.papers)
+        scores = np.zeros((n_kw, n), dtype=np.float32)
+        matches = np.zeros((n_kw, n), dtype=bool)
+        full = np.zeros((n_kw, n), dtype=bool)
+        for start in range(0, n_kw, block):
+            stop = min(start + block, n_kw)
+            s_part, m_part, f_part = parts.rows(start, stop)
+            s_part.toarray(out=scores[start:stop])
+            matches[start:stop] = m_part.toarray() > 0
+            full[start:stop] = f_part.toarray() > 0
+        return scores, matches, full
+
+    def _parts(self) -> _TableParts:
+        """The keyword-side matrices `build` multiplies, for any range of keyword rows."""
         idx = self.index
         s = idx.settings
         n_kw = max(1, len(self.keywords))
@@ -249,25 +272,61 @@ class KeywordTable:
         v = len(idx.vocab)
         n_words = max(1, len(word_slot))
         words = _csr(w_rows, w_cols, w_vals, (n_words, v))
-        kw_words = _csr(kw_rows, kw_cols, kw_vals, (n_kw, n_words))
-        kw_any = _csr(kw_rows, kw_cols, None, (n_kw, n_words))
-        phrases = _csr(ph_rows, ph_cols, None, (n_kw, v))
         quoted = np.array([kw.quoted and kw.is_phrase for kw in self.keywords] or [False])
-        phrase_weights = np.where(quoted, 1.0, s.phrase_weight).astype(np.float32)
-        weights_t = idx.weights.T.tocsr()
         present_t = idx.present.T.tocsr()
-        scores = sparse.csr_matrix(
-            kw_words @ (words @ weights_t)
-            + sparse.diags(phrase_weights[:n_kw]) @ phrases @ weights_t
+        weights_t = idx.weights.T.tocsr()
+        return _TableParts(
+            kw_words=_csr(kw_rows, kw_cols, kw_vals, (n_kw, n_words)),
+            kw_any=_csr(kw_rows, kw_cols, None, (n_kw, n_words)),
+            phrases=_csr(ph_rows, ph_cols, None, (n_kw, v)),
+            phrase_weights=np.where(quoted, 1.0, s.phrase_weight).astype(np.float32)[:n_kw],
+            need=need,
+            need_all=need_all,
+            word_scores=sparse.csr_matrix(words @ weights_t),
+            word_present=sparse.csr_matrix((words @ present_t) > 0, dtype=np.float32),
+            weights_t=weights_t,
+            present_t=present_t,
+            normalise=s.normalise,
         )
-        if s.normalise and scores.nnz:
+
+
+@dataclass(frozen=True)
+class _TableParts:
+    """Keywords x words (weighted and flags), keywords x phrase terms, and words x papers:
+    every keyword row of the table is a product of these."""
+
+    kw_words: sparse.csr_matrix
+    kw_any: sparse.csr_matrix
+    phrases: sparse.csr_matrix
+    phrase_weights: Floats
+    need: Floats
+    need_all: Floats
+    word_scores: sparse.csr_matrix
+    word_present: sparse.csr_matrix
+    weights_t: sparse.csr_matrix
+    present_t: sparse.csr_matrix
+    normalise: bool
+
+    def rows(
+        self, start: int, stop: int
+    ) -> tuple[sparse.csr_matrix, sparse.csr_matrix, sparse.csr_matrix]:
+        """(scores, matches, full matches) of keyword rows start..stop (see KeywordTable.build)."""
+        phrases = self.phrases[start:stop]
+        scores = sparse.csr_matrix(
+            self.kw_words[start:stop] @ self.word_scores
+            + sparse.diags(self.phrase_weights[start:stop]) @ phrases @ self.weights_t
+        )
+        if self.normalise and scores.nnz:
             best = np.asarray(scores.max(axis=1).todense()).ravel()
             scale = np.divide(1.0, best, out=np.zeros_like(best), where=best > 0)
             scores = sparse.csr_matrix(sparse.diags(scale.astype(np.float32)) @ scores)
-        word_present = sparse.csr_matrix((words @ present_t) > 0, dtype=np.float32)
-        counts = sparse.csr_matrix(kw_any @ word_present)
-        in_phrase = phrases @ present_t
-        return scores, _enough(counts, need, in_phrase), _enough(counts, need_all, in_phrase)
+        counts = sparse.csr_matrix(self.kw_any[start:stop] @ self.word_present)
+        in_phrase = phrases @ self.present_t
+        return (
+            scores,
+            _enough(counts, self.need[start:stop], in_phrase),
+            _enough(counts, self.need_all[start:stop], in_phrase),
+        )
 
 
 def _enough(
@@ -282,14 +341,18 @@ def _enough(
 
 
 def keyword_similarity(
-    table: KeywordTable, keyword_vectors: dict[str, Floats], paper_vectors: Floats
+    table: KeywordTable,
+    keyword_vectors: dict[str, Floats],
+    paper_vectors: Floats,
+    out: Floats | None = None,
 ) -> Floats:
     """Cosine similarity, keywords x papers, from unit vectors of each keyword (by its label)
-    and of each paper (rows aligned with the index); 0 where a vector is missing."""
+    and of each paper (rows aligned with the index); 0 where a vector is missing. Written
+    into `out` when given (float32, keywords x papers)."""
     dim = paper_vectors.shape[1]
     kv = np.zeros((max(1, len(table.keywords)), dim), dtype=np.float32)
     for k, kw in enumerate(table.keywords):
         vec = keyword_vectors.get(kw.label)
         if vec is not None:
             kv[k] = vec
-    return np.asarray(kv @ paper_vectors.T, dtype=np.float32)
+    return np.matmul(kv, paper_vectors.astype(np.float32, copy=False).T, out=out)

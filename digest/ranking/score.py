@@ -244,14 +244,20 @@ def score_all(
         return Scores(top=top, score=best, matched=matched)
     table = KeywordTable(index)
     wanted, excluded = _keyword_matrices(table, subs)
-    k_scores, k_matches, k_full = table.build()
-    k_coded = k_matches + (FULL - 1) * k_full
-    if k_scores.shape[0] * k_scores.shape[1] <= DENSE_LIMIT:
-        # subscribers x keywords (sparse) times a dense matrix is one fast C loop per chunk
-        k_scores = np.asarray(k_scores.toarray(), dtype=np.float32)
-        k_coded = np.asarray(k_coded.toarray(), dtype=np.float32)
-        k_matches = k_matches.toarray() > 0  # flags: a byte a cell, not four
-        k_full = k_full.toarray() > 0
+    k_scores: Any
+    k_coded: Any
+    k_matches: Any
+    k_full: Any
+    if max(1, len(table.keywords)) * n <= DENSE_LIMIT:
+        # subscribers x keywords (sparse) times a dense matrix is one fast C loop per chunk;
+        # the flags take a byte a cell, not four
+        k_scores, k_matches, k_full = table.build_dense()
+        k_coded = k_full.astype(np.float32)
+        k_coded *= FULL - 1
+        k_coded += k_matches
+    else:
+        k_scores, k_matches, k_full = table.build()
+        k_coded = k_matches + (FULL - 1) * k_full
     k_cos = k_cos_padded = None
     if semantic is not None and semantic.papers:
         dim = len(next(iter(semantic.papers.values())))
@@ -260,11 +266,8 @@ def score_all(
             if paper.id in semantic.papers:
                 vectors[i] = semantic.papers[paper.id]
         # one array: the similarities with a row of -1 below them (see _keyword_max)
-        similarity = keyword_similarity(table, semantic.keywords, vectors)
-        k_cos_padded = np.full((similarity.shape[0] + 1, n), -1.0, dtype=np.float32)
-        k_cos_padded[:-1] = similarity
-        del similarity
-        k_cos = k_cos_padded[:-1]
+        k_cos_padded = np.full((max(1, len(table.keywords)) + 1, n), -1.0, dtype=np.float32)
+        k_cos = keyword_similarity(table, semantic.keywords, vectors, out=k_cos_padded[:-1])
     by_author = _keyed_matrix(subs, index.author_index, "authors")
     by_category = _keyed_matrix(subs, index.category_index, "categories")
     restricted = np.array([bool(sub.categories) for sub in subs], dtype=bool)
