@@ -23,6 +23,7 @@ from digest.health import Health, Status
 from digest.mail.deliver import FileOutbox, Outbox, SmtpOutbox
 from digest.mail.render import make_environment
 from digest.mail.sample import sample_digest
+from digest.memory import map_large_blocks
 from digest.models import FeedState, RunReport, Subscriber
 from digest.pipeline import fetch_and_decide, run_once
 from digest.ranking.semantic import Embedder
@@ -117,6 +118,7 @@ class Runner:
         self.dry_run = dry_run
         self.outbox_dir = outbox_dir or config.outbox
         self.outbox: Outbox = FileOutbox(self.outbox_dir) if dry_run else smtp_outbox(config)
+        map_large_blocks()  # a run's big arrays are freed for good between its phases
         self.embedder = embedder(config)
 
     async def run(

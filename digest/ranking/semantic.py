@@ -16,7 +16,6 @@ in memory; embedding 1,000 papers peaks about 85 MiB above the process (it was a
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
 import tempfile
@@ -29,6 +28,7 @@ import numpy.typing as npt
 
 from digest.errors import ConfigError, SemanticUnavailableError
 from digest.extras import SEMANTIC, installed
+from digest.memory import give_back
 from digest.models import Paper
 from digest.ranking.onnx_graph import gather_before_dequantize
 
@@ -94,7 +94,7 @@ class OnnxEmbedder:
         self.inputs = {i.name for i in session.get_inputs()}
         self.dimension = int(session.get_outputs()[0].shape[-1])
         del session
-        _give_back_memory()
+        give_back()
 
     def _open(self) -> Any:
         import onnxruntime
@@ -102,6 +102,9 @@ class OnnxEmbedder:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.log_severity_level = 3
+        # tensors come from the heap (see digest.memory), not an arena that keeps the
+        # largest batch's worth for the session's life
+        options.enable_cpu_mem_arena = False
         # folding would turn the lean model's int8 weights back into float32 at load
         lean = {"disabled_optimizers": ["ConstantFolding"]} if self.lean else {}
         return onnxruntime.InferenceSession(
@@ -129,7 +132,7 @@ class OnnxEmbedder:
                 out[rows] = self._run(session, [tokens[i] for i in rows])
         finally:
             del session
-            _give_back_memory()
+            give_back()
         return out
 
     def _run(self, session: Any, tokens: list[npt.NDArray[np.int64]]) -> Vectors:
@@ -148,22 +151,6 @@ class OnnxEmbedder:
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         unit: Vectors = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
         return unit
-
-
-def _give_back_memory() -> None:
-    """Return the heap freed by a closed session to the system (glibc keeps it otherwise)."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@lru_cache(maxsize=1)
-def _malloc_trim() -> Any:
-    """glibc's malloc_trim, or None where the C library has none (macOS, musl, Windows)."""
-    try:
-        return getattr(ctypes.CDLL(None), "malloc_trim", None)
-    except (OSError, TypeError):
-        return None
 
 
 @lru_cache(maxsize=4)
