@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import re
+import string
 from datetime import UTC, date, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -10,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from digest.mail.compose import Addressing, compose, envelope, to_bytes
+from digest.mail.compose import WIRE, Addressing, compose, envelope, to_bytes
 from digest.mail.render import Rendered
-from digest.mail.wire import boundary, in_wire_form, outgoing, wire_digest
+from digest.mail.wire import boundary, fold_one, in_wire_form, outgoing, wire_digest
 
 NOW = datetime(2025, 9, 16, 7, 30, tzinfo=UTC)
 LONG = "a very long subject " * 9
@@ -105,6 +107,19 @@ def test_bodies_of_any_length_encode_like_the_email_package(size: int) -> None:
     arguments = _arguments(CASES[2])
     wire = wire_digest(rendered, arguments)
     assert _same_boundary(wire.data) == _same_boundary(to_bytes(compose(rendered, arguments)))
+
+
+def test_headers_fold_exactly_as_the_email_package_folds_them() -> None:
+    """fold_one gives fold_binary's bytes for values short and long, plain and not, at and
+    around the line limit (40,000 seeded random values)."""
+    rng = random.Random(2026)
+    alphabet = string.ascii_letters + string.digits + string.punctuation + "     =?;,<>@é\t"
+    for i in range(40_000):
+        name = ("To", "Message-ID", "List-Unsubscribe")[i % 3]
+        value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 120)))
+        if i % 2:  # printable ASCII only: the case written directly
+            value = "".join(c for c in value if " " <= c <= "~")
+        assert fold_one(name, value) == WIRE.fold_binary(name, value), (name, value)
 
 
 @pytest.mark.parametrize("case", CASES, ids=range(len(CASES)))

@@ -31,6 +31,7 @@ _PART = (
     "Content-Transfer-Encoding: base64\r\n\r\n"
 )
 _TEXT_HEAD = _PART.format("plain").encode("ascii")
+_LINE = WIRE.max_line_length or 78
 _HTML_HEAD = _PART.format("html").encode("ascii")
 
 
@@ -65,11 +66,22 @@ def _fold_subject(subject: str) -> bytes:
     return WIRE.fold_binary("Subject", Header(subject, UTF8))  # type: ignore[arg-type]
 
 
+_PRINTABLE = re.compile(r"[ -~]*")  # printable ASCII: nothing to encode or unfold
+
+
+def fold_one(name: str, value: str) -> bytes:
+    """`WIRE.fold_binary(name, value)`; a printable ASCII value that fits on the header's
+    line comes back as it is, so that case is written directly (tests/test_wire.py pins it)."""
+    if len(name) + 2 + len(value) <= _LINE and _PRINTABLE.fullmatch(value):
+        return f"{name}: {value}\r\n".encode("ascii")
+    return WIRE.fold_binary(name, value)
+
+
 def _fold(name: str, value: str) -> bytes:
     if name == "Subject":
         return _fold_subject(value)
     if name in ("To", "Message-ID", "List-Unsubscribe"):  # one subscriber's own
-        return WIRE.fold_binary(name, value)
+        return fold_one(name, value)
     return _fold_same(name, value)
 
 
