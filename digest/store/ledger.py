@@ -33,6 +33,10 @@ def insert_ignore_for(name: str, table: Table) -> Any:
     raise StoreError(f"unsupported database {name!r}")
 
 
+COLUMNS = ("subscriber", "paper_id", "run_at", "sent_at", "message_id", "cursor")
+Row = tuple[str, str, str, str, str, int | None]  # a ledger row, in COLUMNS order
+
+
 def rows(
     subscriber: str,
     paper_ids: Sequence[str],
@@ -41,49 +45,39 @@ def rows(
     run_at: datetime,
     sent_at: datetime,
     cursor: int | None = None,
-) -> list[dict[str, object]]:
+) -> list[Row]:
     """One digest's ledger rows, one per paper (each once). `cursor` is the newest paper seq
     known when the digest was planned (their next window)."""
     run, sent = to_text(run_at), to_text(sent_at)
-    return [
-        {
-            "subscriber": subscriber,
-            "paper_id": pid,
-            "run_at": run,
-            "sent_at": sent,
-            "message_id": message_id,
-            "cursor": cursor,
-        }
-        for pid in dict.fromkeys(paper_ids)
-    ]
+    return [(subscriber, pid, run, sent, message_id, cursor) for pid in dict.fromkeys(paper_ids)]
 
 
-def insert_rows(conn: Connection, batch: Sequence[dict[str, object]]) -> None:
+def insert_rows(conn: Connection, batch: Sequence[Row]) -> None:
     """Insert ledger rows; papers already recorded for a subscriber stay as they are."""
     if not batch:
         return
     if conn.dialect.name != "sqlite":  # PostgreSQL: SQLAlchemy's multi-row VALUES batching
-        conn.execute(insert_ignore(conn, deliveries), list(batch))
+        conn.execute(insert_ignore(conn, deliveries), [dict(zip(COLUMNS, r)) for r in batch])
         return
-    sql, order = _sqlite_insert(conn.dialect)
-    conn.exec_driver_sql(sql, [tuple(row[key] for key in order) for row in batch])
+    conn.exec_driver_sql(_sqlite_insert(conn.dialect), list(batch))
 
 
 @functools.lru_cache(maxsize=8)
-def _sqlite_insert(dialect: Dialect) -> tuple[str, tuple[str, ...]]:
-    """The ledger insert as SQLAlchemy compiles it for SQLite, with its bind names in order.
+def _sqlite_insert(dialect: Dialect) -> str:
+    """The ledger insert as SQLAlchemy compiles it for SQLite, taking rows in COLUMNS order.
 
     `conn.execute` would rebuild every row's parameters through the compiled statement (a
     third of a ledger write, with ~30 rows per digest); these columns are strings and an
     integer, which need no bind processing, so the rows go to the driver as they are.
     """
     compiled = insert_ignore_for(dialect.name, deliveries).compile(
-        dialect=dialect, column_keys=[c.key for c in deliveries.columns]
+        dialect=dialect, column_keys=list(COLUMNS)
     )
-    order = compiled.positiontup
-    if order is None or any(c.type.bind_processor(dialect) for c in deliveries.columns):
+    if compiled.positiontup != list(COLUMNS) or any(
+        c.type.bind_processor(dialect) for c in deliveries.columns
+    ):
         raise StoreError("the ledger insert needs bind processing on this SQLite driver")
-    return str(compiled), tuple(order)
+    return str(compiled)
 
 
 def sent_ids(conn: Connection, subscriber: str) -> set[str]:

@@ -262,7 +262,7 @@ class Store(SharedRuns, SubscriberLinks):
         commit: one commit, one multi-row insert), all or none."""
         with self._write() as conn:
             newest: int | None = None
-            rows: list[dict[str, object]] = []
+            rows: list[ledger.Row] = []
             for sent in batch:
                 if sent.claim is not None:
                     claims.finish_claim(conn, sent.claim[0], sent.subscriber, sent.claim[1], "sent")
