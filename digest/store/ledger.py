@@ -57,7 +57,9 @@ def insert_rows(conn: Connection, batch: Sequence[Row]) -> None:
     if not batch:
         return
     if conn.dialect.name != "sqlite":  # PostgreSQL: SQLAlchemy's multi-row VALUES batching
-        conn.execute(insert_ignore(conn, deliveries), [dict(zip(COLUMNS, r)) for r in batch])
+        conn.execute(
+            insert_ignore(conn, deliveries), [dict(zip(COLUMNS, r, strict=True)) for r in batch]
+        )
         return
     conn.exec_driver_sql(_sqlite_insert(conn.dialect), list(batch))
 
