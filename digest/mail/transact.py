@@ -14,6 +14,7 @@ errors stay aiosmtplib's.
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import aiosmtplib
 from aiosmtplib.email import parse_address
@@ -24,7 +25,7 @@ async def transact(
 ) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
     """`smtp.sendmail(sender, rcpts, ...)` for `data` already in wire form (`mail.wire.wire_form`):
     the same commands, options, return value and exceptions, without rewriting the bytes."""
-    parse_address(sender)  # sendmail checks every address before the first command
+    _checked(sender)  # sendmail checks every address before the first command
     for rcpt in rcpts:
         parse_address(rcpt)
     if smtp.is_ehlo_or_helo_needed:  # SIZE is known only after EHLO
@@ -51,6 +52,12 @@ async def transact(
             await smtp.rset()
         raise
     return refused, reply.message
+
+
+@functools.lru_cache(maxsize=16)
+def _checked(address: str) -> str:
+    """`parse_address(address)`, once per address: every digest of a run has one sender."""
+    return parse_address(address)
 
 
 async def _data(smtp: aiosmtplib.SMTP, data: bytes) -> aiosmtplib.SMTPResponse:
