@@ -118,3 +118,65 @@ def test_css_that_reaches_across_a_card_edge_falls_back_to_whole_inlining(tmp_pa
     assert "letter-spacing: 1px" in html
     cards = cards_of(env)
     assert cards is not None and not cards.fast
+
+
+NAMES = ["Zoë & Ann", "O'Brien <lab>", 'The "Q" team', "Dr.\u00a0No", "AT&amp;T", "x\ty", "Ω"]
+WORDS = ["pruning", "a<b & c>d", '"quoted phrase"', "café\u00a0au lait", "x&amp;y"]
+
+
+def _same_shape_digests(count: int) -> list[Digest]:
+    rng = random.Random(5)
+    papers = _papers(rng)
+    out = []
+    for n in range(count):
+        keywords = tuple(rng.sample(WORDS, 3))
+        sub = Subscriber(
+            name=f"{rng.choice(NAMES)} {n}", email=f"u{n}@example.org", keywords=keywords
+        )
+        chosen = rng.sample(papers, 8)
+        out.append(
+            Digest(
+                subscriber=sub,
+                day=date(2025, 9, 16),
+                papers=tuple(Scored(p, 1.0, (rng.choice(keywords),)) for p in chosen[:5]),
+                more=tuple(Scored(p, 0.5, ("x",)) for p in chosen[5 : 5 + n % 4]),
+                matched=8 + n % 3,
+            )
+        )
+    return out
+
+
+def test_digests_of_one_shape_share_one_inlined_skeleton_and_keep_their_own_words() -> None:
+    """Digests alike but for their words and links (names and keywords with &, <, quotes,
+    no-break spaces) are inlined once per shape and come out byte for byte as before."""
+    digests = _same_shape_digests(60)
+    _render_both(REFERENCE, None, digests)
+    env = make_environment()
+    for n, digest in enumerate(digests):
+        unsubscribe = (f'https://d.example/u?who={n}&a="b"', "mailto:x@example.org?subject=a&b")
+        render_digest(digest, env, unsubscribe=unsubscribe, view=f"https://d.example/d/{n}?a&b")
+    cards = cards_of(env)
+    assert cards is not None and cards.fast and cards.masking
+    assert len(cards.shapes) <= 4  # 0-3 further matches listed, else alike
+
+
+def test_attribute_selectors_keep_each_skeleton_whole(tmp_path: Path) -> None:
+    """A stylesheet that selects on attribute values sees every digest's own links: the
+    skeleton is then never masked, and the styles still land where they belong."""
+    for folder in ("mine", "reference"):
+        (tmp_path / folder).mkdir()
+    base = (bundled_templates() / "base.html").read_text(encoding="utf-8")
+    base = base.replace("</style>", '  a[href$="/d/1"] { color: red; }\n</style>', 1)
+    for folder in ("mine", "reference"):
+        (tmp_path / folder / "base.html").write_text(base, encoding="utf-8")
+    for name in ("digest.html", "digest.txt"):
+        shutil.copy(REFERENCE / name, tmp_path / "reference" / name)
+    digests = _same_shape_digests(CHECKS + 5)
+    _render_both(tmp_path / "reference", tmp_path / "mine", digests)
+    env = make_environment(tmp_path / "mine")
+    html = render_digest(
+        digests[1], env, unsubscribe=("https://d.example/u/1",), view="https://d.example/d/1"
+    ).html
+    assert 'href="https://d.example/d/1" style="color: red;' in html
+    cards = cards_of(env)
+    assert cards is not None and not cards.masking and not cards.shapes
