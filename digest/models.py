@@ -36,6 +36,11 @@ class Paper:
     ai_summary: str | None = None
     source: str = ""
 
+    def __hash__(self) -> int:
+        """By id alone: equal papers share an id, so this agrees with ==, and a run hashes
+        papers by the thousand (its card and filter caches) without hashing every field."""
+        return hash(self.id)
+
     @property
     def arxiv_id(self) -> str | None:
         """The versionless arXiv id when the canonical id is one."""

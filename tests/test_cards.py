@@ -180,3 +180,18 @@ def test_attribute_selectors_keep_each_skeleton_whole(tmp_path: Path) -> None:
     assert 'href="https://d.example/d/1" style="color: red;' in html
     cards = cards_of(env)
     assert cards is not None and not cards.masking and not cards.shapes
+
+
+def test_a_paper_seen_again_with_other_content_gets_its_own_card() -> None:
+    """Papers hash by id alone: a paper whose title changed under the same id is rendered
+    afresh, not served the card cached for the old title."""
+    old = Paper(id="arxiv:2509.00001", title="Old title", abstract="Old abstract.")
+    new = Paper(id="arxiv:2509.00001", title="New title", abstract="New abstract.")
+    assert hash(old) == hash(new) and old != new and len({old, new}) == 2
+    sub = Subscriber(name="S", email="s@example.org", keywords=("title",))
+    env = make_environment()
+    for paper in (old, new):
+        digest = Digest(sub, date(2025, 9, 16), (Scored(paper, 1.0, ("title",)),), (), 1)
+        rendered = render_digest(digest, env)
+        assert paper.title in rendered.html and paper.title in rendered.text
+        assert paper.abstract in rendered.html
