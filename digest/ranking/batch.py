@@ -71,15 +71,17 @@ class Batch:
         """Subscriber `row`'s ranked papers with their reasons."""
         sub = self.subscribers[row]
         items = []
-        for pos, score in zip(self.scores.top[row], self.scores.score[row], strict=True):
+        # as Python numbers: numpy scalars make each comparison and index below slower
+        top, scores = self.scores.top[row].tolist(), self.scores.score[row].tolist()
+        for pos, score in zip(top, scores, strict=True):
             if pos < 0:
                 break
             paper = self.index.papers[pos]
-            found = self._reasons(int(pos), sub)
+            found = self._reasons(pos, sub)
             strong = tuple(r for r in found if not r.startswith(PARTLY))
             # full matches first; else meaning (more telling than a stray word); else words
             reasons = strong or self._similar(paper, sub) or found
-            items.append(Scored(paper=paper, score=round(float(score), 6), reasons=reasons))
+            items.append(Scored(paper=paper, score=round(score, 6), reasons=reasons))
         return Ranking(subscriber=sub, items=tuple(items), matched=int(self.scores.matched[row]))
 
     def _reasons(self, pos: int, sub: Subscriber) -> tuple[str, ...]:
