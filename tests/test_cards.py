@@ -73,6 +73,19 @@ def _render_both(reference: Path, templates: Path | None, digests: list[Digest])
         assert ours == old, digest.subscriber.email
 
 
+def _with_stylesheet_rule(tmp_path: Path, rule: str) -> None:
+    """tmp_path/mine: base.html with `rule` added to its stylesheet; tmp_path/reference: the
+    same base.html with the one-piece reference digest templates."""
+    for folder in ("mine", "reference"):
+        (tmp_path / folder).mkdir()
+    base = (bundled_templates() / "base.html").read_text(encoding="utf-8")
+    base = base.replace("</style>", rule + "</style>", 1)
+    for folder in ("mine", "reference"):
+        (tmp_path / folder / "base.html").write_text(base, encoding="utf-8")
+    for name in ("digest.html", "digest.txt"):
+        shutil.copy(REFERENCE / name, tmp_path / "reference" / name)
+
+
 def test_cached_cards_give_the_same_text_and_html_as_whole_rendering() -> None:
     """Forty varied digests come out byte for byte as the one-piece templates render them."""
     digests = _digests(40)
@@ -103,14 +116,7 @@ def test_each_paper_is_rendered_once_a_run() -> None:
 
 def test_css_that_reaches_across_a_card_edge_falls_back_to_whole_inlining(tmp_path: Path) -> None:
     """A user stylesheet with `.paper p` still styles the cards: the run inlines whole digests."""
-    for folder in ("mine", "reference"):
-        (tmp_path / folder).mkdir()
-    base = (bundled_templates() / "base.html").read_text(encoding="utf-8")
-    base = base.replace("</style>", "  .paper p { letter-spacing: 1px; }\n</style>", 1)
-    for folder in ("mine", "reference"):
-        (tmp_path / folder / "base.html").write_text(base, encoding="utf-8")
-    for name in ("digest.html", "digest.txt"):
-        shutil.copy(REFERENCE / name, tmp_path / "reference" / name)
+    _with_stylesheet_rule(tmp_path, "  .paper p { letter-spacing: 1px; }\n")
     digests = _digests(CHECKS + 5)
     _render_both(tmp_path / "reference", tmp_path / "mine", digests)
     env = make_environment(tmp_path / "mine")
@@ -163,14 +169,7 @@ def test_digests_of_one_shape_share_one_inlined_skeleton_and_keep_their_own_word
 def test_attribute_selectors_keep_each_skeleton_whole(tmp_path: Path) -> None:
     """A stylesheet that selects on attribute values sees every digest's own links: the
     skeleton is then never masked, and the styles still land where they belong."""
-    for folder in ("mine", "reference"):
-        (tmp_path / folder).mkdir()
-    base = (bundled_templates() / "base.html").read_text(encoding="utf-8")
-    base = base.replace("</style>", '  a[href$="/d/1"] { color: red; }\n</style>', 1)
-    for folder in ("mine", "reference"):
-        (tmp_path / folder / "base.html").write_text(base, encoding="utf-8")
-    for name in ("digest.html", "digest.txt"):
-        shutil.copy(REFERENCE / name, tmp_path / "reference" / name)
+    _with_stylesheet_rule(tmp_path, '  a[href$="/d/1"] { color: red; }\n')
     digests = _same_shape_digests(CHECKS + 5)
     _render_both(tmp_path / "reference", tmp_path / "mine", digests)
     env = make_environment(tmp_path / "mine")
