@@ -8,10 +8,11 @@ package (its sha256 checked on load) with the tokenizer shipped in ``ranking/min
 model is loaded; scoring (``ranking.score``) receives plain numpy vectors.
 
 The model's memory is held only while texts are embedded: each `encode` call opens an
-onnxruntime session, runs two texts at a time and closes it, and the freed heap goes back to
-the system. The bundled model is loaded with its embedding tables looked up before they are
-dequantised (``ranking.onnx_graph``) and without constant folding, so its weights stay int8
-in memory; embedding 1,000 papers peaks about 85 MiB above the process (it was about 280).
+onnxruntime session (without its own memory arena), runs two texts at a time and closes it,
+and the freed heap goes back to the system (``digest.memory``). The bundled model is loaded
+with its embedding tables looked up before they are dequantised (``ranking.onnx_graph``) and
+without constant folding, so its weights stay int8 in memory; with a run's heap policy,
+embedding 1,000 papers peaks about 60 MiB above the process (it was about 280).
 """
 
 from __future__ import annotations
