@@ -139,8 +139,7 @@ class Cards:
             self.masking = "[" not in self.css
         masked = self._mask(html) if self.masking else None
         if masked is None:
-            skeleton = INLINER.inline(html)
-            return self.token.sub(lambda m: self._inlined(int(m[1])), skeleton)
+            return self._plain(html)
         shape, texts, urls, numbers = masked
         inlined = self.shapes.get(shape)
         if inlined is not None:
@@ -150,12 +149,14 @@ class Cards:
         if len(self.shapes) >= MAX_SHAPES:
             self.shapes.clear()
         inlined = self.shapes[shape] = INLINER.inline(shape)
-        filled = self._fill(inlined, texts, urls, numbers)
-        skeleton = INLINER.inline(html)  # a new shape: checked against the skeleton as it is
-        plain = self.token.sub(lambda m: self._inlined(int(m[1])), skeleton)
-        if filled != plain:
+        plain = self._plain(html)  # a new shape: checked against the skeleton as it is
+        if self._fill(inlined, texts, urls, numbers) != plain:
             self.masking = False
         return plain
+
+    def _plain(self, html: str) -> str:
+        """The skeleton CSS-inlined as it is, its cards put back."""
+        return self.token.sub(lambda m: self._inlined(int(m[1])), INLINER.inline(html))
 
     def _mask(self, html: str) -> tuple[str, list[str], list[str], list[list[int]]] | None:
         """(shape, texts, href values, card numbers of each run of adjacent cards) of a

@@ -22,10 +22,8 @@ WIRE = compat32.clone(linesep="\r\n")
 
 
 @functools.lru_cache(maxsize=64)
-@functools.lru_cache(maxsize=64)
 def parse_sender(sender: str) -> tuple[str, str]:
-    """'Name <addr@host>' or 'addr@host' as (name, address), control characters removed;
-    remembered, as a run's digests share one sender and parsing took 3% of sending one."""
+    """'Name <addr@host>' or 'addr@host' as (name, address), control characters removed."""
     name, addr = parseaddr(sender)
     return collapse(name), collapse(addr)
 

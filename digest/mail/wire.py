@@ -33,7 +33,6 @@ _PART = (
     "Content-Transfer-Encoding: base64\r\n\r\n"
 )
 _TEXT_HEAD = _PART.format("plain").encode("ascii")
-_LINE = WIRE.max_line_length or 78
 _HTML_HEAD = _PART.format("html").encode("ascii")
 
 
@@ -69,6 +68,7 @@ def _fold_subject(subject: str) -> bytes:
 
 
 _PRINTABLE = re.compile(r"[ -~]*")  # printable ASCII: nothing to encode or unfold
+_LINE = WIRE.max_line_length or 78
 
 
 def fold_one(name: str, value: str) -> bytes:

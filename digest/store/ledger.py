@@ -33,8 +33,9 @@ def insert_ignore_for(name: str, table: Table) -> Any:
     raise StoreError(f"unsupported database {name!r}")
 
 
-COLUMNS = ("subscriber", "paper_id", "run_at", "sent_at", "message_id", "cursor")
-Row = tuple[str, str, str, str, str, int | None]  # a ledger row, in COLUMNS order
+COLUMNS = tuple(c.key for c in deliveries.columns)
+# a ledger row, in COLUMNS order: subscriber, paper_id, run_at, sent_at, message_id, cursor
+Row = tuple[str, str, str, str, str, int | None]
 
 
 def rows(
