@@ -13,10 +13,9 @@ from jinja2 import Environment, TemplateError
 
 from digest.config.values import Config
 from digest.errors import DeliveryError, StoreError
-from digest.mail.compose import Addressing
+from digest.mail.compose import Addressing, Outgoing, compose, outgoing
 from digest.mail.deliver import Outbox
 from digest.mail.render import make_environment, render_digest, template_problem, unsubscribe_links
-from digest.mail.wire import Outgoing, wire_digest
 from digest.models import DeliveryOutcome, Digest, Sent, Subscriber
 from digest.plan import Planned
 from digest.recorder import Recorder
@@ -54,7 +53,7 @@ def build(config: Config, digest: Digest, env: Environment, *, now: datetime) ->
     rendered = render_digest(
         digest, env, unsubscribe=to.unsubscribe, view=links.view if links else None
     )
-    return Built(message=wire_digest(rendered, to), html=rendered.html, paper_ids=ids)
+    return Built(message=outgoing(compose(rendered, to)), html=rendered.html, paper_ids=ids)
 
 
 class Halt(asyncio.Event):

@@ -106,3 +106,28 @@ def test_the_base64_parts_are_what_mimetext_makes() -> None:
         fast, slow = _utf8_part(text, "html"), MIMEText(text, "html", "utf-8")
         assert fast.as_bytes(policy=WIRE) == slow.as_bytes(policy=WIRE)
         assert fast.get_payload(decode=True).decode("utf-8") == text
+
+
+def test_the_wire_policy_folds_headers_as_compat32_does() -> None:
+    """Remembered header folding gives compat32's own lines for ASCII values (long ones
+    folded too), and utf-8 encoded words within 78 characters that decode back otherwise."""
+    from email.header import decode_header, make_header
+    from email.policy import Compat32
+
+    from digest.mail.compose import WIRE
+
+    plain = Compat32(linesep="\r\n")
+    long_list = ", ".join(f"<https://example.org/u/{i}?token={'x' * 30}>" for i in range(4))
+    for value in ("Ada <ada@example.org>", long_list, "a  b;c,d"):
+        assert WIRE.fold_binary("List-Unsubscribe", value) == plain.fold_binary(
+            "List-Unsubscribe", value
+        )
+        assert WIRE.fold_binary("List-Unsubscribe", value) is WIRE.fold_binary(
+            "List-Unsubscribe", value
+        )
+    subject = "12 new papers · graph neural networks, Zoë's topics · Tue 16 Sep " * 3
+    folded = WIRE.fold_binary("Subject", subject)
+    lines = folded.decode("ascii").split("\r\n")
+    assert all(len(line) <= 78 for line in lines)
+    value = folded.decode("ascii").split(":", 1)[1].replace("\r\n", "")
+    assert str(make_header(decode_header(value))) == subject

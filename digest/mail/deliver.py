@@ -15,8 +15,7 @@ from typing import Protocol
 import aiosmtplib
 
 from digest.errors import DeliveryError
-from digest.mail.transact import transact
-from digest.mail.wire import Outgoing, outgoing, wire_form
+from digest.mail.compose import Outgoing, outgoing
 
 
 class Outbox(Protocol):
@@ -174,12 +173,12 @@ class _Connection:
             except (aiosmtplib.SMTPException, OSError):
                 smtp.close()
 
-    async def send(self, sender: str, rcpts: list[str], data: bytes, size: int) -> str:
-        """Send `data` (in wire form, see mail.wire.wire_form) once; DeliveryError for a permanent
-        refusal, _Temporary for anything else."""
+    async def send(self, sender: str, rcpts: list[str], data: bytes) -> str:
+        """Send `data` once; DeliveryError for a permanent refusal, _Temporary for anything
+        else."""
         smtp = await self.open()
         try:
-            refused, reply = await transact(smtp, sender, rcpts, data, size)
+            refused, reply = await smtp.sendmail(sender, rcpts, data)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             first = exc.recipients[0]
             return self._refusal(first.recipient, first.code, first.message)
@@ -294,13 +293,13 @@ class SmtpOutbox:
             raise RuntimeError("use SmtpOutbox as 'async with SmtpOutbox(...) as outbox'")
         wire = message if isinstance(message, Outgoing) else outgoing(message)
         sender, rcpts = wire.sender, list(wire.recipients)
-        data, size = (wire.data, len(wire.data)) if wire.ready else wire_form(wire.data)
+        data, size = wire.data, len(wire.data)
         attempt = 0
         while True:
             await self._throttle()
             conn = await self._idle.get()
             try:
-                reply = await conn.send(sender, rcpts, data, size)
+                reply = await conn.send(sender, rcpts, data)
                 self.sent += 1
                 self.bytes_sent += size
                 return f"{self.host}:{self.port} {reply}"

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import css_inline
 from jinja2 import (
     ChoiceLoader,
     Environment,
@@ -20,7 +21,7 @@ from jinja2 import (
     select_autoescape,
 )
 
-from digest.mail.cards import INLINER, cards_of, install
+from digest.mail.cards import install
 from digest.mail.latex import readable
 from digest.models import Digest, Paper
 from digest.ranking.reasons import PARTLY
@@ -28,6 +29,7 @@ from digest.sources.text import tex_accents
 from digest.urls import web_url
 
 SNIPPET_CHARS = 320
+INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 MAX_AUTHORS = 3
 
 
@@ -193,12 +195,9 @@ def render_digest(
     subscriber's own unsubscribe URLs (see ``unsubscribe_links``), `view` the address of
     this digest in a browser ([web]), when there is one.
 
-    Paper cards come from the environment's card cache (digest.mail.cards): rendered and
-    CSS-inlined once a run; the rest of the digest is inlined per message.
+    Paper cards are rendered once a run (digest.mail.cards); the assembled digest is
+    CSS-inlined as one document, so a stylesheet sees exactly what the reader gets.
     """
-    cards = cards_of(env)
-    if cards is not None:
-        cards.restart_if_full()
     context = {
         "unsubscribe": tuple(unsubscribe),
         "view_url": view,
@@ -213,8 +212,7 @@ def render_digest(
     subject = subject_for(digest)
     text = env.get_template("digest.txt").render(subject=subject, **context)
     html = env.get_template("digest.html").render(subject=subject, **context)
-    inlined = cards.finish(html) if cards is not None else str(INLINER.inline(html))
-    return Rendered(subject=subject, text=text, html=inlined)
+    return Rendered(subject=subject, text=text, html=str(INLINER.inline(html)))
 
 
 def template_problem(exc: TemplateError) -> str:
