@@ -27,7 +27,6 @@ from speed import keyword_pool, make_papers
 
 from digest.app import embedder
 from digest.config.load import load_config
-from digest.memory import map_large_blocks
 from digest.plan import plan_digests, rank_batch
 from digest.store import Store
 
@@ -52,7 +51,6 @@ def main() -> None:
     parser.add_argument("--semantic", action="store_true", help="the hybrid ranker")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    map_large_blocks()  # the heap policy a run sets (digest.app.Runner)
     rng = random.Random(args.seed)
     now = datetime.now(UTC)
     with tempfile.TemporaryDirectory() as tmp:

@@ -26,7 +26,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from digest.memory import map_large_blocks
 from digest.models import Paper, Subscriber
 from digest.ranking.batch import Batch, build_index
 from digest.ranking.index import ScoringParams
@@ -140,7 +139,6 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs; the first is 'cold'")
     parser.add_argument("--semantic", action="store_true", help="the hybrid ranker")
     args = parser.parse_args()
-    map_large_blocks()  # the heap policy a run sets (digest.app.Runner)
     rng = random.Random(args.seed)
     papers = make_papers(args.papers, rng)
     subs = make_subscribers(args.subscribers, keyword_pool(papers, rng), rng)

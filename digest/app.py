@@ -23,7 +23,6 @@ from digest.health import Health, Status
 from digest.mail.deliver import FileOutbox, Outbox, SmtpOutbox
 from digest.mail.render import make_environment
 from digest.mail.sample import sample_digest
-from digest.memory import map_large_blocks
 from digest.models import FeedState, RunReport, Subscriber
 from digest.pipeline import fetch_and_decide, run_once
 from digest.ranking.semantic import Embedder
@@ -101,12 +100,13 @@ def fetcher(config: Config, *, retries: int | None = None) -> Fetcher:
 
 
 def embedder(config: Config) -> Embedder | None:
-    """The sentence embedder when semantic ranking is on (loaded once per process)."""
+    """The sentence embedder when semantic ranking is on: its model runs in a worker process
+    of its own, started only when there is something new to embed."""
     if not config.semantic:
         return None
-    from digest.ranking.semantic import load_embedder  # onnxruntime is imported only here
+    from digest.ranking.semantic import WorkerEmbedder
 
-    return load_embedder(str(config.model_dir) if config.model_dir else None)
+    return WorkerEmbedder(str(config.model_dir) if config.model_dir else None)
 
 
 class Runner:
@@ -118,7 +118,6 @@ class Runner:
         self.dry_run = dry_run
         self.outbox_dir = outbox_dir or config.outbox
         self.outbox: Outbox = FileOutbox(self.outbox_dir) if dry_run else smtp_outbox(config)
-        map_large_blocks()  # a run's big arrays are freed for good between its phases
         self.embedder = embedder(config)
 
     async def run(

@@ -15,7 +15,6 @@ from digest.fetch import Fetcher
 from digest.health import failing_streaks
 from digest.mail.compose import alert_message
 from digest.mail.deliver import Outbox
-from digest.memory import give_back
 from digest.models import (
     DeliveryOutcome,
     FeedState,
@@ -118,8 +117,6 @@ def plan_all(
         return rank_batch(config, store, now=now, embedder=embedder, upto=upto), None
     except StoreError as exc:  # the candidates could not be read: nobody is served
         return None, f"not sent: {exc}"
-    finally:  # ranking's scratch arrays are gone: sending starts from what is left
-        give_back()
 
 
 def without_opt_outs(config: Config, store: Store) -> tuple[Config, list[DeliveryOutcome]]:

@@ -8,7 +8,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
-import numpy.typing as npt
 
 from digest.config.values import Config
 from digest.models import Digest, Paper, Scored, Subscriber
@@ -41,22 +40,27 @@ def embed(
     labels = {
         parse_keyword(k).label: parse_keyword(k).label for s in subscribers for k in s.keywords
     }
-    return Semantic(
-        papers=_vectors(embedder, texts, store, kind="paper"),
-        keywords=_vectors(embedder, labels, store, kind="keyword"),
-    )
-
-
-def _vectors(
-    embedder: Embedder, texts: dict[str, str], store: Store, *, kind: str
-) -> dict[str, npt.NDArray[np.float32]]:
-    """Vectors of `texts` by key: cached ones from the store, the rest embedded and saved."""
-    cached = store.embeddings(list(texts), model=embedder.name, kind=kind)
-    missing = [k for k in texts if k not in cached]
-    fresh = embedder.encode([texts[k] for k in missing])
-    new = {k: row.astype(np.float32).tobytes() for k, row in zip(missing, fresh, strict=True)}
-    store.save_embeddings(new, model=embedder.name, kind=kind)
-    return {k: np.frombuffer(blob, dtype=np.float32) for k, blob in {**cached, **new}.items()}
+    cached = {
+        kind: store.embeddings(list(texts), model=embedder.name, kind=kind)
+        for kind, texts in (("paper", texts), ("keyword", labels))
+    }
+    missing = [
+        (kind, key, text)
+        for kind, found in (("paper", texts), ("keyword", labels))
+        for key, text in found.items()
+        if key not in cached[kind]
+    ]
+    # one call for both kinds: the embedder may start a worker process for it
+    fresh = embedder.encode([text for _, _, text in missing])
+    new: dict[str, dict[str, bytes]] = {"paper": {}, "keyword": {}}
+    for (kind, key, _), row in zip(missing, fresh, strict=True):
+        new[kind][key] = row.astype(np.float32).tobytes()
+    vectors = {}
+    for kind in ("paper", "keyword"):
+        store.save_embeddings(new[kind], model=embedder.name, kind=kind)
+        blobs = {**cached[kind], **new[kind]}
+        vectors[kind] = {k: np.frombuffer(b, dtype=np.float32) for k, b in blobs.items()}
+    return Semantic(papers=vectors["paper"], keywords=vectors["keyword"])
 
 
 def rank_batch(

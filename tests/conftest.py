@@ -20,6 +20,19 @@ ROOT = Path(__file__).parent.parent
 LISTINGS = ROOT / "examples" / "listings"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that gets a PostgreSQL database is marked `postgres`, so `-m` can select
+    or leave out the ones that need the server."""
+    for item in items:
+        params = getattr(item, "callspec", None)
+        fixtures = getattr(item, "fixturenames", ())
+        uses_pg = "pg_url" in fixtures or (
+            params is not None and params.params.get("store_url") == "postgresql"
+        )
+        if uses_pg:
+            item.add_marker(pytest.mark.postgres)
+
+
 @pytest.fixture
 def http_server() -> Iterator[HttpServer]:
     """A threaded HTTP server on loopback that records every request."""

@@ -17,6 +17,8 @@ from digest.mail.render import make_environment, render_digest
 from digest.models import Digest, Paper, Scored, Subscriber
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.browser
+
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_FLAGS = [
     "--headless",

@@ -8,13 +8,12 @@ from __future__ import annotations
 import re
 import signal
 import socket
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import run_cli, wait_until
 from tests.servers import SmtpServer
 from tests.web_helpers import SECRET, base_url, endpoint, web_config
 
@@ -138,6 +137,15 @@ def test_view_in_browser_shows_the_digest_exactly_as_sent_and_healthz_answers(
     assert down.code == 1 and "does not answer" in down.out
 
 
+def _accepts(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:`port`."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 def test_sigterm_to_serve_with_the_endpoint_up_finishes_the_request_in_flight(
     tmp_path: Path, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -157,11 +165,13 @@ def test_sigterm_to_serve_with_the_endpoint_up_finishes_the_request_in_flight(
         with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
             conn.sendall(
                 f"POST /{path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+                "Expect: 100-continue\r\n"
                 "Content-Type: application/x-www-form-urlencoded\r\n\r\n".encode()
             )
-            time.sleep(0.5)  # the request is in flight: headers in, body not yet
+            # "100 Continue" comes when the endpoint starts reading the body: in flight
+            assert conn.recv(64).startswith(b"HTTP/1.1 100"), "no 100 Continue"
             proc.send_signal(signal.SIGTERM)
-            time.sleep(0.5)
+            assert wait_until(lambda: not _accepts(port), timeout=30)  # shutting down now
             conn.sendall(body)
             answer = conn.recv(65536).decode("utf-8", "replace")
         _, err = proc.communicate(timeout=30)

