@@ -7,10 +7,14 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from digest import app
 from digest.config.load import load_config
 from tests.conftest import LISTINGS, write_config
 from tests.servers import HttpServer, Reply, SmtpServer
+
+pytestmark = pytest.mark.slow  # starts the CLI or servers in processes
 
 NOW = datetime(2025, 9, 15, 7, 30, tzinfo=UTC)
 PEOPLE = [

@@ -10,10 +10,14 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
 from digest.store import Store
 from tests.cli_helpers import paper_links, wait_until
 from tests.conftest import LISTINGS, write_config
 from tests.servers import SmtpServer
+
+pytestmark = pytest.mark.slow  # starts the CLI or servers in processes
 
 DAY = "2025-09-15T07:30:00+00:00"
 PEOPLE = [

@@ -20,6 +20,8 @@ from tests.cli_helpers import run_cli
 from tests.conftest import DATA, fixture_bytes, write_config
 from tests.servers import HttpServer, Reply, SmtpServer
 
+pytestmark = pytest.mark.slow  # starts the CLI or servers in processes
+
 NOW = "2025-09-16T07:30:00+00:00"
 
 EVIL_FEED = b"""<?xml version="1.0" encoding="UTF-8"?>

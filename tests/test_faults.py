@@ -27,6 +27,8 @@ from tests.cli_helpers import run_cli, wait_until
 from tests.conftest import LISTINGS, fixture_bytes, write_config
 from tests.servers import HttpServer, Reply, SmtpServer
 
+pytestmark = pytest.mark.slow  # starts the CLI or servers in processes
+
 DAY = "2025-09-15T07:30:00+00:00"
 ADA = {"name": "Ada", "email": "ada@example.org", "keywords": ["network", "learning"]}
 BOB = {"name": "Bob", "email": "bob@example.org", "keywords": ["model"]}

@@ -19,6 +19,8 @@ from tests.cli_helpers import run_cli, wait_until
 from tests.conftest import LISTINGS, write_config
 from tests.servers import SmtpServer
 
+pytestmark = pytest.mark.slow  # starts the CLI or servers in processes
+
 DAY1 = "2025-09-15T07:30:00+00:00"
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,6 +14,8 @@ import pytest
 
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow  # starts the CLI or servers in processes
+
 
 def _quickstart() -> list[str]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -16,6 +16,8 @@ from tests.cli_helpers import run_cli, wait_until
 from tests.conftest import LISTINGS, write_config
 from tests.servers import HttpServer, Reply, SmtpServer
 
+pytestmark = pytest.mark.slow  # starts the CLI or servers in processes
+
 PEOPLE = [
     {"name": "Ada", "email": "ada@example.org", "keywords": ["network"]},
     {"name": "Bob", "email": "bob@example.org", "keywords": ["learning"]},

@@ -13,6 +13,8 @@ from tests.cli_helpers import paper_links, run_cli
 from tests.conftest import fixture_bytes, write_config
 from tests.servers import HttpServer, Reply, SmtpServer
 
+pytestmark = pytest.mark.slow  # starts the CLI or servers in processes
+
 NOW = "2025-09-16T07:30:00+00:00"
 LATER = "2025-09-17T07:30:00+00:00"
 BROAD = {
