@@ -71,6 +71,8 @@ def test_a_person_unsubscribes_with_one_click_in_a_real_browser(
     and one button; clicking it shows the confirmation; the next run sends Ada nothing and
     Bob his digest."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
 
     monkeypatch.setenv("DIGEST_TEST_SECRET", SECRET)
     config = web_config(tmp_path, smtp_server.port)
@@ -87,6 +89,10 @@ def test_a_person_unsubscribes_with_one_click_in_a_real_browser(
         assert "ada@example.org" in page and "Stop sending" in page
         _shot(driver, "unsubscribe")
         driver.find_element(By.ID, "unsubscribe").click()  # type: ignore[attr-defined]
+        # the click posts the form: wait for the answer page, not a fixed time
+        WebDriverWait(driver, 10).until(  # type: ignore[arg-type]
+            expected_conditions.presence_of_element_located((By.ID, "confirmation"))
+        )
         confirmation = driver.find_element(By.ID, "confirmation").text  # type: ignore[attr-defined]
         assert "ada@example.org is unsubscribed" in confirmation
         _shot(driver, "unsubscribed")
