@@ -27,7 +27,7 @@ from speed import keyword_pool, make_papers
 
 from digest.app import embedder
 from digest.config.load import load_config
-from digest.plan import plan_digests, rank_batch
+from digest.run.plan import plan_digests, rank_batch
 from digest.store import Store
 
 

@@ -24,9 +24,9 @@ from digest.mail.deliver import FileOutbox, Outbox, SmtpOutbox
 from digest.mail.render import make_environment
 from digest.mail.sample import sample_digest
 from digest.models import FeedState, RunReport, Subscriber
-from digest.pipeline import fetch_and_decide, run_once
 from digest.ranking.semantic import Embedder
-from digest.send import build
+from digest.run.deliver import build
+from digest.run.once import fetch_and_decide, run_once
 from digest.shared import Share, run_shared
 from digest.state import (
     SubscriberState,

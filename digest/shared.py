@@ -21,11 +21,11 @@ from digest.errors import StoreError
 from digest.fetch import Fetcher
 from digest.mail.deliver import Outbox
 from digest.models import DeliveryOutcome, RunReport, SourceOutcome
-from digest.pipeline import fetch_all, keep_report, plan_all, send_alerts, without_opt_outs
-from digest.plan import Planned, plan_one
 from digest.ranking.batch import Batch
 from digest.ranking.semantic import Embedder
-from digest.send import Halt, relay_stop, send_all
+from digest.run.deliver import Halt, relay_stop, send_all
+from digest.run.once import fetch_all, keep_report, plan_all, send_alerts, without_opt_outs
+from digest.run.plan import Planned, plan_one
 from digest.store import Store
 from digest.store.claims import SharedRun
 

@@ -82,7 +82,7 @@ def test_cli_holds_no_pipeline_wiring_and_commands_do_not_import_each_other() ->
     for name in ("digest.cli.run", "digest.cli.service"):
         assert graph[name] <= {"digest.cli.options", "digest.cli.report"}, graph[name]
     assert not any(
-        "digest.pipeline" in deps for mod, deps in graph.items() if mod.startswith("digest.cli")
+        "digest.run.once" in deps for mod, deps in graph.items() if mod.startswith("digest.cli")
     )
 
 
@@ -90,7 +90,7 @@ def test_pure_core_never_imports_io() -> None:
     """ranking, mail.render, mail.compose and decide reach neither the store, fetching nor
     delivery through their imports."""
     graph = module_imports()
-    io = {"digest.store", "digest.fetch", "digest.mail.deliver", "digest.pipeline", "digest.app"}
+    io = {"digest.store", "digest.fetch", "digest.mail.deliver", "digest.run", "digest.app"}
     for mod in graph:
         if mod.startswith("digest.ranking") or mod in (
             "digest.mail.render",

@@ -11,7 +11,7 @@ import pytest
 
 from digest.errors import StoreError
 from digest.models import Sent
-from digest.recorder import Recorder
+from digest.run.record import Recorder
 from digest.store import Store
 
 NOW = datetime(2025, 9, 16, 7, 30, tzinfo=UTC)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from digest.models import Paper, Subscriber
-from digest.plan import embed
 from digest.ranking.batch import rank_all
+from digest.run.plan import embed
 from digest.store import Store
 from tests.cli_helpers import run_cli
 from tests.conftest import LISTINGS, ROOT, write_config

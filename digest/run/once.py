@@ -21,10 +21,10 @@ from digest.models import (
     RunReport,
     SourceOutcome,
 )
-from digest.plan import plan_digests, rank_batch
 from digest.ranking.batch import Batch
 from digest.ranking.semantic import Embedder
-from digest.send import Halt, in_order, relay_stop, send_all
+from digest.run.deliver import Halt, in_order, relay_stop, send_all
+from digest.run.plan import plan_digests, rank_batch
 from digest.sources.base import SourceSettings
 from digest.store import Store
 

@@ -17,8 +17,8 @@ from digest.mail.compose import Addressing, Outgoing, compose, outgoing
 from digest.mail.deliver import Outbox
 from digest.mail.render import make_environment, render_digest, template_problem, unsubscribe_links
 from digest.models import DeliveryOutcome, Digest, Sent, Subscriber
-from digest.plan import Planned
-from digest.recorder import Recorder
+from digest.run.plan import Planned
+from digest.run.record import Recorder
 from digest.store import Store
 from digest.web.links import digest_links
 
@@ -125,7 +125,7 @@ async def _deliver(subscriber: Subscriber, digest: Digest | None, run: Sending) 
             log.warning("delivery to %s failed: %s", subscriber.email, exc)
             return replace(base, status="failed", papers=len(ids), message_id=mid, error=str(exc))
         page = built.html if run.config.settings.web is not None else None
-        try:  # batched with the other digests accepted meanwhile (see digest.recorder)
+        try:  # batched with the other digests accepted meanwhile (see digest.run.record)
             await run.recorder.record(
                 Sent(subscriber.email, ids, mid, run.now, run.now, run.cursor, run.claim, page)
             )

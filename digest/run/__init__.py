@@ -1,0 +1,1 @@
+"""One run, the only orchestration: plan what each subscriber gets, then deliver it."""
