@@ -1,5 +1,6 @@
 """Peak memory of planning a run: every subscriber's digest built through the run's own path
-(candidate windows from the store, rank_batch, plan_digests), nothing sent.
+(plan_chunk on chunks of 1024 subscribers: candidate windows, one ranking batch, digests),
+nothing sent.
 
 Usage: python bench/plan_memory.py [--subscribers 100000] [--papers 1000] [--semantic]
 
@@ -27,7 +28,8 @@ from speed import keyword_pool, make_papers
 
 from digest.app import embedder
 from digest.config.load import load_config
-from digest.run.plan import plan_digests, rank_batch
+from digest.run.once import chunk_size
+from digest.run.plan import plan_chunk, prepare
 from digest.store import Store
 
 
@@ -70,20 +72,23 @@ def main() -> None:
         model = embedder(config)
         before, peak_before = current_mib(), rss_mib()
         started = time.perf_counter()
-        batch = rank_batch(config, store, now=now, embedder=model)
-        ranked = time.perf_counter()
-        after_rank = current_mib()
-        planned = sum(1 for _, digest in plan_digests(batch, now=now) if digest is not None)
+        planned = 0
+        ranker = prepare(config, store, run_at=now, cursor=None, embedder=model)
+        size = chunk_size(len(config.subscribers), shared=False)
+        for start in range(0, len(config.subscribers), size):
+            chunk = config.subscribers[start : start + size]
+            digests = plan_chunk(config, store, chunk, ranker=ranker, run_at=now, cursor=None)
+            planned += sum(1 for _, digest in digests if digest is not None)
         done = time.perf_counter()
         store.close()
     print(
         f"{args.subscribers} subscribers, {args.papers} papers, "
         f"{'hybrid' if args.semantic else 'lexical'}: {planned} digests planned; "
-        f"rank {ranked - started:.1f} s + build digests {done - ranked:.1f} s"
+        f"{done - started:.1f} s"
     )
     print(
         f"peak RSS {rss_mib():.0f} MiB; before planning {before:.0f} MiB now, "
-        f"{peak_before:.0f} MiB peak (loading the config); after ranking {after_rank:.0f} MiB"
+        f"{peak_before:.0f} MiB peak (loading the config)"
     )
 
 

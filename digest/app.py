@@ -26,8 +26,8 @@ from digest.mail.sample import sample_digest
 from digest.models import FeedState, RunReport, Subscriber
 from digest.ranking.semantic import Embedder
 from digest.run.deliver import build
-from digest.run.once import fetch_and_decide, run_once
-from digest.shared import Share, run_shared
+from digest.run.gather import fetch_and_decide
+from digest.run.once import Group, run_once
 from digest.state import (
     SubscriberState,
     delivered_since,
@@ -129,50 +129,37 @@ class Runner:
         clock: Callable[[], datetime] | None = None,
         label: str = "all subscribers",
         fire: datetime | None = None,
+        only: frozenset[str] | None = None,
     ) -> RunReport:
-        """One pass: fetch, store, rank, send, record. A real run on SQLite holds the
-        store's run lock; on PostgreSQL it is shared with the other instances running the
-        same group (`label` names it, `fire` is the scheduled moment a `serve` job is for).
-        A dry-run leaves the store as it was (a throwaway copy, or a rolled-back transaction)."""
+        """One pass: fetch, store, rank, send, record (digest.run.once), given a store
+        session and an outbox. A real run on SQLite holds the store's run lock; on
+        PostgreSQL instances running the same group (`label` names it, `fire` is the moment
+        a `serve` job is for) share its chunks. A dry-run leaves the store as it was (a
+        throwaway copy, or a rolled-back transaction)."""
+        settings = self.config.settings.store
+        group = Group(label=label, fire=fire, failover=settings.failover_seconds)
         with tempfile.TemporaryDirectory(prefix="digest-dry-run-") as scratch, ExitStack() as out:
+            timeouts = self.config.store_timeouts
             if self.dry_run:
-                store = dry_run_copy(self.config.store_url, Path(scratch))
+                store = dry_run_copy(self.config.store_url, Path(scratch), timeouts=timeouts)
             else:
-                store = Store(self.config.store_url)
+                store = Store(self.config.store_url, timeouts=timeouts)
             out.callback(store.close)
-            shared = not self.dry_run and store.engine.dialect.name == "postgresql"
-            if not self.dry_run and not shared:
+            if not self.dry_run:
                 out.enter_context(store.run_lock())
             async with fetcher(self.config) as fetch:
-                if shared:  # instances on one PostgreSQL share the run (digest.shared)
-                    settings = self.config.settings.store
-                    return await run_shared(
-                        self.config,
-                        now=now,
-                        store=store,
-                        outbox=self.outbox,
-                        fetcher=fetch,
-                        share=Share(
-                            label=label,
-                            fire=fire,
-                            lease=settings.lease_seconds,
-                            batch=settings.claim_batch,
-                        ),
-                        clock=clock or (lambda: datetime.now(UTC)),
-                        embedder=self.embedder,
-                        progress=progress,
-                        stop=stop,
-                    )
                 return await run_once(
                     self.config,
                     now=now,
                     store=store,
                     outbox=self.outbox,
                     fetcher=fetch,
+                    group=group,
                     clock=clock or (lambda: datetime.now(UTC)),
                     embedder=self.embedder,
                     progress=progress,
                     stop=stop,
+                    only=only,
                 )
 
 
@@ -215,12 +202,14 @@ async def preview(
     config: Config, index: int, *, folder: Path, offline: bool, now: datetime
 ) -> Preview:
     """Subscriber `index`'s next digest, written to an .eml and an .html file in `folder` by
-    the same pipeline as a dry-run; changes no state."""
-    narrowed = config.narrowed([index], sources=() if offline else None)
-    report = await run(narrowed, now=now, dry_run=True, outbox_dir=folder)
+    a dry-run of the whole config (so it is ranked exactly as a send would rank it) that
+    delivers to that subscriber alone; changes no state."""
+    everyone = config.narrowed(range(len(config.subscribers)), sources=() if offline else None)
+    sub = config.subscribers[index]
+    runner = Runner(everyone, dry_run=True, outbox_dir=folder)
+    report = await runner.run(now=now, only=frozenset({sub.email}))
     failures = tuple((s.name, s.error or "failed") for s in report.sources if s.status == "failed")
     (delivery,) = report.deliveries
-    sub = narrowed.subscribers[0]
     if delivery.status != "written" or delivery.location is None:
         return Preview(subscriber=sub, html=None, eml=None, failed_sources=failures)
     eml = Path(delivery.location)

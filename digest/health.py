@@ -42,9 +42,9 @@ class SubscriberStatus:
 
 @dataclass(frozen=True)
 class SharedRunStatus:
-    """A run of a schedule group shared by instances: who led it, its state, how many
-    subscribers each instance finished, the claims held now (count, lease end) and the
-    subscribers nobody holds yet."""
+    """A run of a schedule group on a shared database: who opened it, its state, how many
+    subscribers each instance finished, and which parts instances hold now (from the
+    database's locks: "fetching" or "chunk N", with the holder)."""
 
     id: int
     label: str
@@ -53,8 +53,9 @@ class SharedRunStatus:
     started: str
     finished: str | None
     done: dict[str, int]
-    held: dict[str, tuple[int, str]]
-    waiting: int
+    chunks: int
+    chunks_done: int
+    held: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,9 @@ def shared_summary(row: dict[str, Any]) -> SharedRunStatus:
         started=_epoch(row["started"]) or "",
         finished=_epoch(row["finished"]),
         done=dict(row["done"]),
-        held={k: (n, _epoch(until) or "") for k, (n, until) in row["held"].items()},
-        waiting=row["waiting"],
+        chunks=row["chunks"],
+        chunks_done=row["chunks_done"],
+        held=tuple(("fetching" if part < 0 else f"chunk {part}", who) for part, who in row["held"]),
     )
 
 

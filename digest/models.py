@@ -86,6 +86,16 @@ class Digest:
         return max(self.matched, len(self.papers) + len(self.more))
 
 
+@dataclass(frozen=True)
+class StoreTimeouts:
+    """How long the store may wait, in seconds: to connect, for a lock another session holds,
+    for one statement (None: no limit)."""
+
+    connect: float = 10.0
+    lock: float = 30.0
+    statement: float | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Sent:
     """A message the SMTP server accepted, to record in the ledger (see Store.record_deliveries)."""
@@ -96,7 +106,6 @@ class Sent:
     run_at: datetime
     sent_at: datetime
     cursor: int | None = None
-    claim: tuple[int, str] | None = None  # (shared run id, instance): finish its claim too
     html: str | None = None  # kept for "View in browser"
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from digest.config.values import Config
+from digest.config.values import Config, split_listen
 from digest.health import (
     Health,
     Status,
@@ -35,7 +35,7 @@ def existing_store(config: Config, held: Store | None = None) -> Iterator[Store 
     if not store_exists(config.store_url):
         yield None
         return
-    store = Store(config.store_url)
+    store = Store(config.store_url, timeouts=config.store_timeouts)
     try:
         yield store
     finally:
@@ -56,7 +56,7 @@ def status(config: Config, runs: int = 5, *, store: Store | None = None) -> Stat
             reports = found.recent_runs(max(runs, config.settings.alerts.failures))
             last = found.last_deliveries()
             papers = found.count_papers()
-            shared = found.recent_shared(runs)
+            shared = found.recent_group_runs(runs) if found.remote else []
             opted = found.opted_out()
     streaks = failing_streaks(reports)
     threshold = config.settings.alerts.failures
@@ -92,8 +92,6 @@ def health_check(config: Config, *, now: datetime) -> Health:
     if web is None:
         return health(config, now=now)
     import httpx
-
-    from digest.web.server import split_listen
 
     host, port = split_listen(web.listen)
     if host in ("0.0.0.0", "::", ""):

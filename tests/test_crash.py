@@ -42,22 +42,29 @@ def _config(tmp_path: Path, smtp: SmtpServer, people: list[dict[str, object]]) -
     return path
 
 
-def _run(config: Path) -> subprocess.Popen[str]:
+def _run(config: Path, now: str = DAY) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "digest", "run", "--once", "--config", str(config), "--now", DAY],
+        [sys.executable, "-m", "digest", "run", "--once", "--config", str(config), "--now", now],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
 
 
-def test_sigkill_mid_send_then_rerun_loses_nothing(tmp_path: Path, smtp_server: SmtpServer) -> None:
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [(DAY, DAY), ("2025-09-15T23:59:59+00:00", "2025-09-16T00:00:05+00:00")],
+    ids=["same-moment", "across-midnight"],
+)
+def test_sigkill_mid_send_then_rerun_loses_nothing(
+    tmp_path: Path, smtp_server: SmtpServer, first: str, second: str
+) -> None:
     """Kill a real run while its third digest is on the wire (the server holds it); the re-run
-    delivers the rest, nothing is lost, and at most one digest arrives twice, with the same
-    Message-ID."""
+    (also one that starts after midnight: the clock is a seam) delivers the rest, nothing is
+    lost, and at most one digest arrives twice, with the same Message-ID."""
     smtp_server.handler.hold_after = 2  # the third message waits on the wire
     config = _config(tmp_path, smtp_server, PEOPLE)
-    victim = _run(config)
+    victim = _run(config, first)
     assert wait_until(lambda: smtp_server.handler.held > 0, timeout=60), "no third message"
     os.kill(victim.pid, signal.SIGKILL)
     victim.communicate(timeout=30)  # reaps it and closes its pipes
@@ -67,7 +74,7 @@ def test_sigkill_mid_send_then_rerun_loses_nothing(tmp_path: Path, smtp_server: 
 
     smtp_server.handler.hold_after = None
     again = subprocess.run(
-        [sys.executable, "-m", "digest", "run", "--once", "--config", str(config), "--now", DAY],
+        [sys.executable, "-m", "digest", "run", "--once", "--config", str(config), "--now", second],
         capture_output=True,
         text=True,
         timeout=120,

@@ -33,16 +33,23 @@ def _module(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def module_imports() -> dict[str, set[str]]:
-    """Each digest module's module-level imports of other digest modules (imports inside
-    functions are left out: they run later, on purpose)."""
+def module_imports(*, deferred: bool = False) -> dict[str, set[str]]:
+    """Each digest module's imports of other digest modules: at module level, and with
+    `deferred` also those inside functions (they run later, but they still tie the two
+    modules together). `if TYPE_CHECKING:` blocks are left out: they never run."""
     modules = {_module(p): p for p in PACKAGE.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         found: set[str] = set()
-        for node in ast.parse(path.read_text()).body:
-            if isinstance(node, ast.If):  # `if TYPE_CHECKING:` blocks
-                continue
+        tree = ast.parse(path.read_text())
+        top = [n for n in tree.body if not isinstance(n, ast.If)]  # `if TYPE_CHECKING:`
+        nodes = [
+            node
+            for part in top
+            for node in (ast.walk(part) if deferred else (part,))
+            if isinstance(node, ast.Import | ast.ImportFrom)
+        ]
+        for node in nodes:
             if (
                 isinstance(node, ast.ImportFrom)
                 and node.module
@@ -69,8 +76,9 @@ def _reach(graph: dict[str, set[str]], start: str) -> set[str]:
 
 
 def test_no_import_cycles() -> None:
-    """No digest module reaches itself through module-level imports."""
-    graph = module_imports()
+    """No digest module reaches itself through its imports, those inside functions
+    included."""
+    graph = module_imports(deferred=True)
     cycles = sorted(m for m in graph if m in _reach(graph, m))
     assert not cycles, cycles
 
@@ -101,6 +109,15 @@ def test_pure_core_never_imports_io() -> None:
                 r for r in _reach(graph, mod) if any(r == i or r.startswith(i + ".") for i in io)
             }
             assert not reached, (mod, reached)
+
+
+def test_modules_stay_small_and_are_not_named_after_history() -> None:
+    """Every module is under ~400 lines, and none is named after a trick or a history
+    rather than what it holds."""
+    for path in PACKAGE.rglob("*.py"):
+        lines = len(path.read_text().splitlines())
+        assert lines <= 420, (path, lines)
+        assert path.stem not in ("shared", "wire", "transact", "extras", "misc", "utils"), path
 
 
 def test_help_imports_nothing_heavy() -> None:

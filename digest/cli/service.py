@@ -109,18 +109,16 @@ def status(config_path: Path, as_json: bool, runs: int, health: bool) -> None:
             f"sending {r.sending_seconds:.1f} s" + (f"; by {r.instance}" if r.instance else "")
         )
     if state.shared:
-        click.echo("shared runs (instances on one database):")
+        click.echo("group runs (instances on one database):")
     for g in state.shared:
         done = ", ".join(f"{who} {n}" for who, n in sorted(g.done.items())) or "none yet"
         click.echo(
-            f"  run {g.id} [{g.label}] {g.state}, led by {g.leader}, started {g.started}"
+            f"  run {g.id} [{g.label}] {g.state}, opened by {g.leader}, started {g.started}"
             + (f", finished {g.finished}" if g.finished else "")
-            + f"; done: {done}"
+            + f"; chunks done {g.chunks_done}/{g.chunks}: {done}"
         )
-        for who, (n, until) in sorted(g.held.items()):
-            click.echo(f"    held by {who}: {plural(n, 'subscriber')} (lease until {until})")
-        if g.waiting:
-            click.echo(f"    waiting for an instance: {plural(g.waiting, 'subscriber')}")
+        for part, who in g.held:
+            click.echo(f"    {part}: held by {who}")
     click.echo("subscribers:")
     for s in state.subscribers:
         when = s.last_delivery or "never"

@@ -15,7 +15,7 @@ from digest.config.messages import config_error
 from digest.config.models import Settings, SubscriberSettings, duplicate_email, duplicate_name
 from digest.config.values import Config, resolve_location, resolve_path
 from digest.errors import ConfigError
-from digest.extras import SEMANTIC, installed
+from digest.installed import SEMANTIC, installed
 from digest.models import Subscriber
 from digest.schedule import Slot
 

@@ -31,10 +31,12 @@ class StoreSettings(Strict):
     path: Text = "state/digest.sqlite3"
     url: Text | None = None
     password_env: Text | None = None  # the database password, from this variable
-    # several instances on one PostgreSQL: a claim (and a leader's hold on a run) lasts this
-    # long unless renewed, so a dead instance's work passes to the others after it
-    lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
-    claim_batch: int = Field(default=20, ge=1, le=1000)  # subscribers claimed at a time
+    connect_timeout: float = Field(default=10.0, gt=0, le=600.0)
+    lock_timeout: float = Field(default=30.0, gt=0, le=3600.0)
+    statement_timeout: float | None = Field(default=None, gt=0, le=86400.0)
+    # several instances on one PostgreSQL: an instance silent this long (stalled, or its
+    # host gone) loses its session, and with it its share of a run, to the others
+    failover_seconds: float = Field(default=20.0, ge=2.0, le=600.0)
 
 
 class EmailSettings(Strict):

@@ -12,9 +12,15 @@ from pathlib import Path
 
 from digest.config.models import Settings
 from digest.errors import ConfigError
-from digest.models import Subscriber
+from digest.models import StoreTimeouts, Subscriber
 from digest.schedule import Slot
 from digest.sources.base import SourceSettings
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """'127.0.0.1:8080' -> ('127.0.0.1', 8080); '[::1]:80' -> ('::1', 80)."""
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
 
 
 def resolve_path(base: Path, value: str) -> Path:
@@ -61,6 +67,12 @@ class Config:
     def source_location(self, url: str) -> str:
         """Make a relative local path absolute; leave http(s) and file URLs alone."""
         return resolve_location(self.base, url)
+
+    @property
+    def store_timeouts(self) -> StoreTimeouts:
+        """How long the store may wait ([store] *_timeout)."""
+        store = self.settings.store
+        return StoreTimeouts(store.connect_timeout, store.lock_timeout, store.statement_timeout)
 
     def slot(self, index: int) -> Slot:
         """Subscriber `index`'s send schedule: their overrides over [schedule]."""

@@ -52,9 +52,12 @@ class Batch:
         candidates: Sequence[Collection[str]] | Windows | None = None,
         settings: ScoringParams = DEFAULT_PARAMS,
         semantic: Semantic | None = None,
+        index: Index | None = None,
     ) -> None:
+        """`index`, when given, is one built already over (at least) these papers with
+        these subscribers' phrases: a run builds one and ranks every chunk with it."""
         self.subscribers = list(subscribers)
-        self.index = build_index(papers, self.subscribers, settings)
+        self.index = index or build_index(papers, self.subscribers, settings)
         allowed: Sequence[Collection[int]] | Allowed | None = None
         if isinstance(candidates, Windows):
             allowed = _allowed(candidates, self.index.position, len(self.subscribers))
@@ -68,9 +71,11 @@ class Batch:
         return len(self.subscribers)
 
     def ranking(self, row: int) -> Ranking:
-        """Subscriber `row`'s ranked papers with their reasons."""
+        """Subscriber `row`'s ranked papers with their reasons: no further than the email
+        can use (max_papers, then ``more_limit`` strong matches)."""
         sub = self.subscribers[row]
         items = []
+        cap, more, strong_after = sub.max_papers, self.index.settings.more_limit, 0
         # as Python numbers: numpy scalars make each comparison and index below slower
         top, scores = self.scores.top[row].tolist(), self.scores.score[row].tolist()
         for pos, score in zip(top, scores, strict=True):
@@ -82,6 +87,11 @@ class Batch:
             # full matches first; else meaning (more telling than a stray word); else words
             reasons = strong or self._similar(paper, sub) or found
             items.append(Scored(paper=paper, score=round(score, 6), reasons=reasons))
+            weak = not strong and reasons is found and bool(found)  # only some words matched
+            if len(items) > cap and not weak:
+                strong_after += 1
+                if strong_after >= more:
+                    break
         return Ranking(subscriber=sub, items=tuple(items), matched=int(self.scores.matched[row]))
 
     def _reasons(self, pos: int, sub: Subscriber) -> tuple[str, ...]:
@@ -133,5 +143,5 @@ def rank_all(
 def rank(
     papers: Sequence[Paper], subscriber: Subscriber, settings: ScoringParams = DEFAULT_PARAMS
 ) -> list[Scored]:
-    """One subscriber's matching papers, best first (up to max_papers + more_limit)."""
+    """One subscriber's matching papers, best first (up to max_papers + 2 * more_limit)."""
     return list(rank_all(papers, [subscriber], settings=settings)[0].items)

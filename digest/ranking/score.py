@@ -230,12 +230,13 @@ def score_all(
     a keyword match, a followed author, or (hybrid) a keyword at least `semantic_floor`
     similar. `allowed[i]` restricts subscriber i to those paper positions (their unsent
     candidates). `limit` is how many papers to keep per subscriber (default: the largest
-    max_papers plus ``more_limit``).
+    max_papers plus twice ``more_limit``: weak matches may take some of those places, and
+    the digest still fills its "more" list).
     """
     s = index.settings
     subs = list(subscribers)
     n = len(index.papers)
-    keep = limit or max([sub.max_papers for sub in subs] + [1]) + s.more_limit
+    keep = limit or max([sub.max_papers for sub in subs] + [1]) + 2 * s.more_limit
     keep = max(1, min(keep, n))
     top = np.full((len(subs), keep), -1, dtype=np.int32)
     best = np.zeros((len(subs), keep), dtype=np.float32)

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from digest.errors import ConfigError, SemanticUnavailableError
-from digest.extras import SEMANTIC, installed
+from digest.installed import SEMANTIC, installed
 from digest.models import Paper
 
 MODEL_NAME = "all-MiniLM-L6-v2-onnx-int8"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -15,7 +15,7 @@ from digest.config.values import Config
 from digest.errors import DeliveryError, StoreError
 from digest.mail.compose import Addressing, Outgoing, compose, outgoing
 from digest.mail.deliver import Outbox
-from digest.mail.render import make_environment, render_digest, template_problem, unsubscribe_links
+from digest.mail.render import render_digest, template_problem, unsubscribe_links
 from digest.models import DeliveryOutcome, Digest, Sent, Subscriber
 from digest.run.plan import Planned
 from digest.run.record import Recorder
@@ -74,10 +74,14 @@ async def relay_stop(stop: asyncio.Event, halt: Halt) -> None:
     halt.stop("stopped sending: shutting down")
 
 
+Fence = Callable[[], Awaitable[None]]
+
+
 @dataclass(frozen=True)
 class Sending:
     """What every digest of one `send_all` shares: where it goes, how it is recorded, the
-    wire bound and the halt signal; `claim` is (shared run id, instance) in a shared run."""
+    wire bound, the halt signal, and the fence that confirms this instance still owns what
+    it sends (StoreError when it does not)."""
 
     config: Config
     env: Environment
@@ -88,25 +92,13 @@ class Sending:
     cursor: int | None
     wire: asyncio.Semaphore
     recorder: Recorder
-    claim: tuple[int, str] | None = None
+    fence: Fence | None = None
 
 
 async def deliver_one(
     subscriber: Subscriber, digest: Digest | None, run: Sending
 ) -> DeliveryOutcome:
-    """Render, send and record one subscriber's digest (nothing, once the run is halted).
-    In a shared run the subscriber's claim is finished as it ends."""
-    outcome = await _deliver(subscriber, digest, run)
-    claim = run.claim
-    if claim is not None and outcome.status in ("nothing-new", "failed"):
-        try:  # done for this run: another instance must not try it again
-            run.store.finish_claim(claim[0], subscriber.email, claim[1], outcome.status)
-        except StoreError as exc:  # its lease runs out and another instance retries it
-            log.warning("could not finish the claim on %s: %s", subscriber.email, exc)
-    return outcome
-
-
-async def _deliver(subscriber: Subscriber, digest: Digest | None, run: Sending) -> DeliveryOutcome:
+    """Render, send and record one subscriber's digest (nothing, once the run is halted)."""
     base = DeliveryOutcome(subscriber=subscriber.name, email=subscriber.email, status="nothing-new")
     if digest is None:
         return base
@@ -117,66 +109,65 @@ async def _deliver(subscriber: Subscriber, digest: Digest | None, run: Sending) 
     ids, mid, halt = built.paper_ids, built.message.message_id, run.halt
     async with run.wire:
         # on the wire now (at most `connections` digests are): sent, then recorded
+        if run.fence is not None and not halt.is_set():
+            try:  # still ours? a stalled instance that lost its session stops here
+                await run.fence()
+            except StoreError as exc:
+                halt.stop(f"stopped sending: {exc}")
         if halt.is_set():  # sending stopped while this one waited
-            return replace(base, status="stopped", papers=len(ids), error=halt.why)
+            return replace(base, status="stopped", papers=digest.total, error=halt.why)
         try:
             location = await run.outbox.send(built.message)
         except DeliveryError as exc:
             log.warning("delivery to %s failed: %s", subscriber.email, exc)
-            return replace(base, status="failed", papers=len(ids), message_id=mid, error=str(exc))
+            return replace(
+                base, status="failed", papers=digest.total, message_id=mid, error=str(exc)
+            )
         page = built.html if run.config.settings.web is not None else None
         try:  # batched with the other digests accepted meanwhile (see digest.run.record)
             await run.recorder.record(
-                Sent(subscriber.email, ids, mid, run.now, run.now, run.cursor, run.claim, page)
+                Sent(subscriber.email, ids, mid, run.now, run.now, run.cursor, page)
             )
         except StoreError as exc:
             # sent but not remembered: it may go out once more next run: send nothing new
             halt.stop(f"stopped sending: the store cannot record deliveries ({exc})")
             log.error("sent %s to %s but could not record it: %s", mid, subscriber.email, exc)
             return replace(
-                base, status="unrecorded", papers=len(ids), message_id=mid, error=str(exc)
+                base, status="unrecorded", papers=digest.total, message_id=mid, error=str(exc)
             )
     log.info("sent %s to %s: %d papers", mid, subscriber.email, len(ids))
     return replace(
         base,
         status="written" if run.outbox.dry_run else "sent",
-        papers=len(ids),  # every paper the email lists, as the ledger and the Subject count
+        papers=digest.total,  # the count its Subject gives
         message_id=mid,
         location=location,
     )
 
 
-async def in_order(plans: Iterator[Planned]) -> AsyncIterator[Planned]:
-    """Every subscriber's plan, in config order (one instance serves them all)."""
-    for planned in plans:
-        yield planned
-
-
-Work = AsyncIterator[Planned]
-
-
 async def send_all(
     config: Config,
-    work: Work,
+    work: Iterable[Planned],
     *,
+    env: Environment,
     store: Store,
     outbox: Outbox,
     now: datetime,
     halt: Halt,
     cursor: int | None,
-    claim: tuple[int, str] | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    fence: Fence | None = None,
+    progress: Callable[[], None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> tuple[list[DeliveryOutcome], set[str]]:
-    """Deliver each planned digest as `work` yields it; (outcomes, addresses served)."""
-    total = len(config.subscribers)
+    """Deliver each planned digest of `work` (templates from `env`, made once per run so
+    every chunk shares the cards rendered so far); (outcomes, addresses served)."""
     served: set[str] = set()
     # Render the next digests while earlier ones are on the wire; never more in flight than
     # the outbox has connections for (twice, so a connection never waits idle)...
     slots = asyncio.Semaphore(max(1, outbox.concurrency * 2))
     run = Sending(
         config=config,
-        env=make_environment(config.templates),
+        env=env,
         store=store,
         outbox=outbox,
         now=now,
@@ -186,19 +177,16 @@ async def send_all(
         # that bounds what a crash can send twice, and a stop reaches every digest in line
         wire=asyncio.Semaphore(max(1, outbox.concurrency)),
         recorder=Recorder(store),  # digests accepted together share one ledger transaction
-        claim=claim,
+        fence=fence,
     )
     tasks: list[asyncio.Task[DeliveryOutcome]] = []
-    done = 0
 
     def finished(_: asyncio.Task[DeliveryOutcome]) -> None:
-        nonlocal done
-        done += 1
         slots.release()
         if progress is not None:
-            progress(done, total)
+            progress()
 
-    async for subscriber, digest in work:
+    for subscriber, digest in work:
         await slots.acquire()
         if stop is not None and stop.is_set():
             halt.stop("stopped sending: shutting down")

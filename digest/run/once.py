@@ -1,138 +1,257 @@
-"""run_once: the one place that sequences I/O — fetch, parse, store, rank, render, send, record."""
+"""The one orchestration of a run, for every way of running: a schedule group's run is
+opened (or an unfinished one taken up, its plan standing), fetched by one instance, then
+sent chunk by chunk by whichever instances can hold each chunk. `run --once`, `--dry-run`,
+`preview` and each `serve` job differ only in the store session and outbox they give it."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import contextlib
+import hashlib
+import math
 from collections.abc import Callable, Sequence
-from dataclasses import replace
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from jinja2 import Environment
 
 from digest.config.values import Config
-from digest.decide import Decision, decide, due_alerts, failed
-from digest.errors import DeliveryError, SourceError, StoreError
+from digest.errors import StoreError
 from digest.fetch import Fetcher
-from digest.health import failing_streaks
-from digest.mail.compose import alert_message
 from digest.mail.deliver import Outbox
-from digest.models import (
-    DeliveryOutcome,
-    FeedState,
-    RunReport,
-    SourceOutcome,
-)
-from digest.ranking.batch import Batch
+from digest.mail.render import make_environment
+from digest.models import DeliveryOutcome, RunReport, SourceOutcome, Subscriber
 from digest.ranking.semantic import Embedder
-from digest.run.deliver import Halt, in_order, relay_stop, send_all
-from digest.run.plan import plan_digests, rank_batch
-from digest.sources.base import SourceSettings
+from digest.run.deliver import Halt, relay_stop, send_all
+from digest.run.gather import fetch_all, send_alerts
+from digest.run.owner import Ownership, instance_name
+from digest.run.plan import Ranker, plan_chunk, prepare
 from digest.store import Store
+from digest.store.group_runs import GroupRun
+from digest.store.locks import LEAD
+from digest.timeutil import to_text
 
 
-async def fetch_and_decide(
-    source: SourceSettings, state: FeedState, *, fetcher: Fetcher, day: date
-) -> Decision:
-    """Fetch one source (conditional on `state`) and decide what it means; every failure,
-    foreseen or not, becomes a failed decision with a one-line reason."""
-    location = source.location(day)
-    try:
-        fetched = await fetcher.fetch(
-            location, source=source.name, etag=state.etag, last_modified=state.last_modified
-        )
-        return decide(source, fetched, state, location=location)
-    except SourceError as exc:
-        return failed(str(exc))
-    except Exception as exc:  # any input may break a parser in a new way; the run goes on
-        log.debug("source %s: unexpected failure", source.name, exc_info=True)
-        return failed(f"source {source.name!r}: cannot read it ({type(exc).__name__}: {exc})")
+def group_key(emails: Sequence[str]) -> str:
+    """The same key on every instance with the same subscribers in the group."""
+    return hashlib.sha256("\n".join(emails).encode("utf-8")).hexdigest()[:32]
 
 
-async def read_source(
-    source: SourceSettings, *, fetcher: Fetcher, store: Store, now: datetime
-) -> SourceOutcome:
-    """Fetch one source, let the decider say what it means, store what it says to."""
-    try:
-        state = store.feed_state(source.name)
-        decision = await fetch_and_decide(source, state, fetcher=fetcher, day=now.date())
-        if decision.status == "failed":
-            log.warning("source %s failed: %s", source.name, decision.error)
-            return decision.outcome(source.name)
-        new = store.ingest(decision.papers, source=source.name, now=now) if decision.papers else 0
-        if decision.state is not None:
-            store.save_feed_state(source.name, decision.state, now=now)
-    except StoreError as exc:  # disk full, read-only, locked: this source's news is not kept
-        log.warning("source %s: %s", source.name, exc)
-        return SourceOutcome(name=source.name, status="failed", error=str(exc))
-    if decision.status != "not-modified":
-        log.info("source %s: %d papers, %d new", source.name, len(decision.papers), new)
-    return decision.outcome(source.name, new)
+def chunk_size(subscribers: int, *, shared: bool) -> int:
+    """Subscribers per chunk: at most 1024, so a run's ranking arrays stay small whatever
+    the group's size; on a shared database, small enough that instances split even a small
+    group (about 32 chunks a run)."""
+    return min(1024, max(1, math.ceil(subscribers / 32))) if shared else 1024
 
 
-log = logging.getLogger("digest.run")
+@dataclass(frozen=True)
+class Group:
+    """The schedule group a run serves, named alike by every instance (`fire`: the moment a
+    `serve` job fired for; None for `digest run`), and how this instance takes part."""
+
+    label: str = "all subscribers"
+    fire: datetime | None = None
+    instance: str = field(default_factory=instance_name)
+    failover: float = 20.0  # a silent instance's session (and its share) ends after this
+    poll: float = 0.5  # how often to look again at work other instances hold
+    stale: float = 6 * 3600.0  # an unfinished run older than this is abandoned, not taken up
 
 
-async def send_alerts(
-    config: Config,
-    outcomes: Sequence[SourceOutcome],
-    *,
-    store: Store,
-    outbox: Outbox,
-    now: datetime,
-) -> list[str]:
-    """Email [alerts] admin_email once when a source reaches `failures` failed runs in a row."""
-    alerts = config.settings.alerts
-    if not alerts.admin_email or alerts.failures < 1:
-        return []
-    earlier = failing_streaks(store.recent_runs(alerts.failures, real_only=not outbox.dry_run))
-    failing = due_alerts(outcomes, earlier, alerts.failures)
-    if not failing:
-        return []
-    message = alert_message(
-        sender=config.settings.email.sender, to=alerts.admin_email, failing=failing, now=now
-    )
-    names = ", ".join(name for name, _, _ in failing)
-    try:
-        await outbox.send(message)
-    except DeliveryError as exc:
-        return [f"alert about {names} to {alerts.admin_email} failed: {exc}"]
-    return [f"alert sent to {alerts.admin_email}: {names} failed {alerts.failures} runs in a row"]
+@dataclass
+class Done:
+    """What a run has done so far, for its report."""
+
+    outcomes: list[SourceOutcome] = field(default_factory=list)
+    deliveries: list[DeliveryOutcome] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    count: int = 0
+    ranker: Ranker | None = None  # made once this instance knows the run's cursor
 
 
-async def fetch_all(
-    config: Config, *, store: Store, fetcher: Fetcher, now: datetime
-) -> list[SourceOutcome]:
-    """Read every source at once; each outcome says what it gave or why not."""
-    return list(
-        await asyncio.gather(
-            *(read_source(s, fetcher=fetcher, store=store, now=now) for s in config.sources)
-        )
-    )
+@dataclass(frozen=True)
+class Run:
+    """One run's fixed parts, shared by its phases."""
+
+    config: Config
+    group: Group
+    store: Store
+    outbox: Outbox
+    fetcher: Fetcher
+    owner: Ownership
+    halt: Halt
+    embedder: Embedder | None
+    progress: Callable[[int, int], None] | None
+    stop: asyncio.Event | None
+    only: frozenset[str] | None  # a preview: the addresses to deliver to (ranked with all)
 
 
-def plan_all(
-    config: Config, store: Store, *, now: datetime, embedder: Embedder | None, upto: int | None
-) -> tuple[Batch | None, str | None]:
-    """Rank every subscriber's candidates (up to paper seq `upto`), or say why it could not."""
-    try:  # ranked before the sending clock starts: embedding new papers is not sending
-        return rank_batch(config, store, now=now, embedder=embedder, upto=upto), None
-    except StoreError as exc:  # the candidates could not be read: nobody is served
-        return None, f"not sent: {exc}"
+async def _pause(stop: asyncio.Event | None, seconds: float) -> None:
+    """Wait `seconds`, or less when the run is told to stop."""
+    if stop is None:
+        await asyncio.sleep(seconds)
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
 
 
-def without_opt_outs(config: Config, store: Store) -> tuple[Config, list[DeliveryOutcome]]:
-    """The config without the subscribers who unsubscribed through their link (what they
-    said overrides the config), and an outcome for each of them. StoreError when the
-    opt-outs cannot be read: then nobody may be sent anything."""
-    opted = store.opted_out()
-    if not opted:
-        return config, []
-    keep = [i for i, s in enumerate(config.subscribers) if s.email.casefold() not in opted]
-    skipped = [
-        DeliveryOutcome(s.name, s.email, status="opted-out")
-        for s in config.subscribers
-        if s.email.casefold() in opted
+async def _fetch_phase(run: Run, planned: GroupRun, done: Done) -> GroupRun:
+    """While the run is fetching: fetch, ingest and open its chunks if this instance holds
+    the run's lead lock (when the instance that led it died, again), else wait for the one
+    that holds it."""
+    store, config = run.store, run.config
+    while planned.state == "fetching":
+        if not await run.owner.take(planned.id, LEAD):
+            if run.stop is not None and run.stop.is_set():
+                break
+            await _pause(run.stop, run.group.poll)  # another instance is fetching
+            planned = store.group_run(planned.id)
+            continue
+        try:
+            planned = store.group_run(planned.id)
+            if planned.state == "fetching":
+                now = planned.run_at
+                done.outcomes = await fetch_all(config, store=store, fetcher=run.fetcher, now=now)
+                cursor = store.newest_seq()
+                # indexed (and embedded) before the chunks open: other instances then find
+                # every vector cached
+                done.ranker = await asyncio.to_thread(
+                    prepare, config, store, run_at=now, cursor=cursor, embedder=run.embedder
+                )
+                n = len(config.subscribers)
+                size = chunk_size(n, shared=run.owner.locks is not None)
+                chunks = math.ceil(n / size)
+                store.begin_sending(planned.id, cursor=cursor, chunk_size=size, chunks=chunks)
+                planned = store.group_run(planned.id)
+        finally:
+            await run.owner.give_back(planned.id, LEAD)
+    return planned
+
+
+async def _send_chunk(
+    run: Run,
+    planned: GroupRun,
+    members: Sequence[Subscriber],
+    ranker: Ranker,
+    env: Environment,
+    done: Done,
+) -> None:
+    """Plan one chunk in a worker thread (the event loop keeps answering meanwhile), then
+    send its digests."""
+    opted = run.store.opted_out()
+    keep = [s for s in members if s.email.casefold() not in opted]
+    done.deliveries += [
+        DeliveryOutcome(s.name, s.email, status="opted-out") for s in members if s not in keep
     ]
-    return config.narrowed(keep), skipped
+    digests = await asyncio.to_thread(
+        plan_chunk,
+        run.config,
+        run.store,
+        keep,
+        ranker=ranker,
+        run_at=planned.run_at,
+        cursor=planned.cursor,
+    )
+    total = len(run.config.subscribers)
+
+    def one_more() -> None:
+        done.count += 1
+        if run.progress is not None:
+            run.progress(done.count, total)
+
+    sent, served = await send_all(
+        run.config,
+        digests,
+        env=env,
+        store=run.store,
+        outbox=run.outbox,
+        now=planned.run_at,
+        halt=run.halt,
+        cursor=planned.cursor,
+        fence=run.owner.fence if run.owner.locks is not None else None,
+        progress=one_more,
+        stop=run.stop,
+    )
+    done.deliveries += sent
+    done.deliveries += [
+        DeliveryOutcome(s.name, s.email, status="stopped", error=run.halt.why)
+        for s in keep
+        if s.email not in served and run.halt.is_set()
+    ]
+
+
+async def _send_phase(run: Run, planned: GroupRun, done: Done) -> None:
+    """Send every chunk of the run this instance can hold, then wait on the chunks others
+    hold: they finish them, or their sessions end and this instance takes them."""
+    store, subs, size = run.store, run.config.subscribers, planned.chunk_size
+    env = make_environment(run.config.templates)  # once a run: every chunk shares its cards
+    pending = list(range(planned.chunks))
+    try:
+        if done.ranker is None:  # the run was fetched by another instance, or earlier
+            done.ranker = await asyncio.to_thread(
+                prepare,
+                run.config,
+                store,
+                run_at=planned.run_at,
+                cursor=planned.cursor,
+                embedder=run.embedder,
+            )
+        ranker = done.ranker
+        while pending and not run.halt.is_set():
+            for chunk in list(pending):
+                if run.halt.is_set() or not await run.owner.take(planned.id, chunk):
+                    continue
+                try:
+                    if not store.chunk_done(planned.id, chunk):
+                        members = subs[chunk * size : (chunk + 1) * size]
+                        if run.only is not None:
+                            members = tuple(s for s in members if s.email in run.only)
+                        await _send_chunk(run, planned, members, ranker, env, done)
+                        if run.halt.is_set():
+                            break
+                        store.finish_chunk(
+                            planned.id, chunk, instance=run.group.instance, subscribers=len(members)
+                        )
+                    pending.remove(chunk)
+                finally:
+                    await run.owner.give_back(planned.id, chunk)
+            if pending and not run.halt.is_set():
+                await _pause(run.stop, run.group.poll)
+                if run.stop is not None and run.stop.is_set():
+                    run.halt.stop("stopped sending: shutting down")
+                pending = [c for c in pending if not store.chunk_done(planned.id, c)]
+    except StoreError as exc:
+        run.halt.stop(f"not sent: {exc}")
+    if run.owner.locks is None and run.halt.is_set():  # every chunk left was this run's own
+        seen = {d.email for d in done.deliveries}
+        done.deliveries += [
+            DeliveryOutcome(s.name, s.email, status="stopped", error=run.halt.why)
+            for s in subs
+            if s.email not in seen and (run.only is None or s.email in run.only)
+        ]
+
+
+async def _open(run: Run, now: datetime, done: Done) -> GroupRun | None:
+    """The group's run to work on after its fetch phase (None when this send happened)."""
+    group = run.group
+    opened = run.store.open_group_run(
+        group_key=group_key([s.email for s in run.config.subscribers]),
+        label=group.label,
+        fire=group.fire,
+        run_at=now,
+        instance=group.instance,
+        stale=group.stale,
+    )
+    planned = opened.run
+    if opened.role == "done":
+        done.notes.append(f"{group.label}: this send was done by run {planned.id}")
+        return None
+    if opened.role == "unfinished":
+        done.notes.append(
+            f"run {planned.id} of {group.label} (planned {to_text(planned.run_at)}, opened by "
+            f"{planned.leader}) taken up"
+        )
+    return await _fetch_phase(run, planned, done)
 
 
 async def run_once(
@@ -142,71 +261,79 @@ async def run_once(
     store: Store,
     outbox: Outbox,
     fetcher: Fetcher,
+    group: Group | None = None,
     clock: Callable[[], datetime] | None = None,
     embedder: Embedder | None = None,
     progress: Callable[[int, int], None] | None = None,
     stop: asyncio.Event | None = None,
+    only: frozenset[str] | None = None,
 ) -> RunReport:
-    """One pass over every source and subscriber; failures are reported, never raised.
-
-    `now` stamps everything the run records; `clock` (default: always `now`) only times it.
-    """
-    outcomes = await fetch_all(config, store=store, fetcher=fetcher, now=now)
-    halt = Halt()
-    errors: list[str] = []
-    try:
-        cursor: int | None = store.newest_seq()  # the next window opens after what we saw now
-    except StoreError as exc:
-        errors.append(str(exc))
-        cursor = None
-    try:
-        config, skipped = without_opt_outs(config, store)
-        batch, why = plan_all(config, store, now=now, embedder=embedder, upto=None)
-    except StoreError as exc:
-        skipped, batch, why = [], None, f"not sent: {exc}"
-    if why is not None:
-        halt.stop(why)
-    plans = plan_digests(batch, now=now) if batch is not None else iter(())
+    """One pass over every source and subscriber of a schedule group; failures are reported,
+    never raised. `now` stamps a new run (a run taken up keeps its own moment); `clock`
+    (default: always `now`) only times it. With `only` (a preview) the run ranks as for
+    every subscriber but delivers to those addresses alone."""
+    group = group or Group()
     tick = clock or (lambda: now)
-    sending_started = tick()
-    relay = asyncio.create_task(relay_stop(stop, halt)) if stop is not None else None
-    async with outbox:
-        deliveries, served = await send_all(
-            config,
-            in_order(plans),
-            store=store,
-            outbox=outbox,
-            now=now,
-            halt=halt,
-            cursor=cursor,
-            progress=progress,
-            stop=stop,
+    done = Done()
+    report = RunReport(started=now, finished=now, dry_run=outbox.dry_run)
+    try:
+        locks = (
+            None
+            if outbox.dry_run
+            else store.session_locks(instance=group.instance, idle=group.failover)
         )
-        deliveries += skipped
-        deliveries += [
-            DeliveryOutcome(sub.name, sub.email, status="stopped", error=halt.why)
-            for sub in config.subscribers
-            if sub.email not in served and halt.is_set()
-        ]
+    except StoreError as exc:
+        return keep_report(store, replace(report, errors=(str(exc),)), config)
+    if locks is not None:
+        report = replace(report, instance=group.instance)
+    halt = Halt()
+    async with Ownership(locks, idle=group.failover) as owner:
+        run = Run(
+            config, group, store, outbox, fetcher, owner, halt, embedder, progress, stop, only
+        )
+        planned: GroupRun | None = None
         try:
-            notes = await send_alerts(config, outcomes, store=store, outbox=outbox, now=now)
+            planned = await _open(run, now, done)
         except StoreError as exc:
-            notes = [f"no alert check: {exc}"]
-    if relay is not None:
-        relay.cancel()
-    if halt.is_set() and halt.why not in errors:
-        errors.append(halt.why)
-    report = RunReport(
-        started=now,
+            halt.stop(f"not sent: {exc}")
+        sending_started = tick()
+        relay = asyncio.create_task(relay_stop(stop, halt)) if stop is not None else None
+        async with outbox:
+            if planned is not None and planned.state == "sending":
+                await _send_phase(run, planned, done)
+                try:
+                    if store.finish_run(planned.id):
+                        done.notes.append(f"run {planned.id} of {group.label} finished")
+                except StoreError as exc:
+                    done.errors.append(str(exc))
+            elif halt.is_set() and locks is None:
+                done.deliveries += [
+                    DeliveryOutcome(s.name, s.email, status="stopped", error=halt.why)
+                    for s in config.subscribers
+                    if only is None or s.email in only
+                ]
+            try:
+                at = planned.run_at if planned is not None else now
+                done.notes += await send_alerts(
+                    config, done.outcomes, store=store, outbox=outbox, now=at
+                )
+            except StoreError as exc:
+                done.notes.append(f"no alert check: {exc}")
+        if relay is not None:
+            relay.cancel()
+    if halt.is_set() and halt.why not in done.errors:
+        done.errors.append(halt.why)
+    report = replace(
+        report,
         finished=clock() if clock else now,
-        dry_run=outbox.dry_run,
-        sources=tuple(outcomes),
-        deliveries=tuple(deliveries),
-        new_papers=sum(o.new for o in outcomes),
+        sources=tuple(done.outcomes),
+        deliveries=tuple(done.deliveries),
+        new_papers=sum(o.new for o in done.outcomes),
         sending_seconds=(tick() - sending_started).total_seconds(),
-        notes=tuple(notes),
+        notes=tuple(done.notes),
         ranker=f"hybrid ({embedder.name})" if embedder else "lexical",
-        errors=tuple(errors),
+        errors=tuple(done.errors),
+        statements=store.statements,
     )
     return keep_report(store, report, config)
 

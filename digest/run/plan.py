@@ -1,18 +1,19 @@
-"""What each subscriber gets this run: candidates from the store, embeddings (cached), one
-ranking batch, and each digest built from it as it is needed. The store is read and the
-embedding cache written; nothing is sent."""
+"""What each subscriber of a chunk gets this run: candidates from the store, embeddings
+(cached), one ranking batch, each digest built from it. The store is read and the embedding
+cache written; nothing is sent."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 import numpy as np
 
 from digest.config.values import Config
 from digest.models import Digest, Paper, Scored, Subscriber
-from digest.ranking.batch import Batch
-from digest.ranking.index import ScoringParams
+from digest.ranking.batch import Batch, build_index
+from digest.ranking.index import Index, ScoringParams
 from digest.ranking.keywords import parse_keyword
 from digest.ranking.reasons import PARTLY
 from digest.ranking.score import Semantic
@@ -64,52 +65,82 @@ def embed(
     return Semantic(papers=vectors["paper"], keywords=vectors["keyword"])
 
 
-def rank_batch(
+@dataclass(frozen=True)
+class Ranker:
+    """What every chunk of a run ranks with: one index over the run's candidate papers (with
+    every subscriber's phrases) and, for the hybrid ranker, their vectors."""
+
+    index: Index
+    semantic: Semantic | None
+
+
+def prepare(
     config: Config,
     store: Store,
     *,
-    now: datetime,
+    run_at: datetime,
+    cursor: int | None,
     embedder: Embedder | None = None,
-    upto: int | None = None,
-) -> Batch:
-    """Rank every subscriber's unsent candidates (papers up to seq `upto`) in one batch,
-    embedding new papers first."""
-    subscribers = config.subscribers
+) -> Ranker:
+    """The run's ranker: its candidate papers (up to seq `cursor`) indexed once, embedded
+    when the ranker is hybrid (only what the cache lacks, in one call). Blocking: the run
+    calls it in a worker thread."""
+    subs = config.subscribers
     lookback = timedelta(days=config.settings.email.lookback_days)
     found = store.candidate_windows(
-        [sub.email for sub in subscribers], now=now, lookback=lookback, upto=upto
+        [s.email for s in subs], now=run_at, lookback=lookback, upto=cursor
     )
-    papers = found.papers
-    semantic = embed(embedder, papers.values(), subscribers, store) if embedder else None
-    return Batch(
-        papers.values(),
+    papers = found.papers.values()
+    semantic = embed(embedder, papers, subs, store) if embedder else None
+    return Ranker(build_index(papers, subs, ranking_settings(config)), semantic)
+
+
+def plan_chunk(
+    config: Config,
+    store: Store,
+    subscribers: Sequence[Subscriber],
+    *,
+    ranker: Ranker,
+    run_at: datetime,
+    cursor: int | None,
+) -> list[Planned]:
+    """Every digest of one chunk of subscribers: their unsent candidates (papers up to seq
+    `cursor`) ranked in one batch with the run's ranker. Blocking: the run calls it in a
+    worker thread."""
+    if not subscribers:
+        return []
+    lookback = timedelta(days=config.settings.email.lookback_days)
+    found = store.candidate_windows(
+        [sub.email for sub in subscribers], now=run_at, lookback=lookback, upto=cursor
+    )
+    batch = Batch(
+        (),
         subscribers,
         candidates=found,
-        settings=ranking_settings(config),
-        semantic=semantic,
+        settings=ranker.index.settings,
+        semantic=ranker.semantic,
+        index=ranker.index,
     )
+    day = run_at.date()
+    return [plan_one(batch, row, day=day) for row in range(len(subscribers))]
 
 
-def plan_digests(batch: Batch, *, now: datetime) -> Iterator[Planned]:
-    """Each subscriber's digest (None when nothing matched), built as it is needed."""
-    for row in range(len(batch.subscribers)):
-        yield plan_one(batch, row, now=now)
-
-
-def plan_one(batch: Batch, row: int, *, now: datetime) -> Planned:
-    """Subscriber `row`'s digest (None when nothing matched)."""
+def plan_one(batch: Batch, row: int, *, day: date) -> Planned:
+    """Subscriber `row`'s digest for `day` (None when nothing matched): the best `max_papers`,
+    then up to `more` further strong matches."""
     sub = batch.subscribers[row]
     ranking = batch.ranking(row)
     if not ranking.items:
         return sub, None
     cap = sub.max_papers
+    more = [i for i in ranking.items[cap:] if not weak(i)][: batch.index.settings.more_limit]
     return (
         sub,
         Digest(
             subscriber=sub,
-            day=now.date(),
+            day=day,
             papers=ranking.items[:cap],
-            more=tuple(i for i in ranking.items[cap:] if not weak(i)),
+            more=tuple(more),
             matched=ranking.matched,
         ),
     )

@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Dialect
 
 from digest.errors import StoreError
 from digest.store.schema import deliveries
@@ -54,33 +53,12 @@ def rows(
 
 
 def insert_rows(conn: Connection, batch: Sequence[Row]) -> None:
-    """Insert ledger rows; papers already recorded for a subscriber stay as they are."""
-    if not batch:
-        return
-    if conn.dialect.name != "sqlite":  # PostgreSQL: SQLAlchemy's multi-row VALUES batching
+    """Insert ledger rows in one statement execution (executemany); papers already recorded
+    for a subscriber stay as they are."""
+    if batch:
         conn.execute(
             insert_ignore(conn, deliveries), [dict(zip(COLUMNS, r, strict=True)) for r in batch]
         )
-        return
-    conn.exec_driver_sql(_sqlite_insert(conn.dialect), list(batch))
-
-
-@functools.lru_cache(maxsize=8)
-def _sqlite_insert(dialect: Dialect) -> str:
-    """The ledger insert as SQLAlchemy compiles it for SQLite, taking rows in COLUMNS order.
-
-    `conn.execute` would rebuild every row's parameters through the compiled statement (a
-    third of a ledger write, with ~30 rows per digest); these columns are strings and an
-    integer, which need no bind processing, so the rows go to the driver as they are.
-    """
-    compiled = insert_ignore_for(dialect.name, deliveries).compile(
-        dialect=dialect, column_keys=list(COLUMNS)
-    )
-    if compiled.positiontup != list(COLUMNS) or any(
-        c.type.bind_processor(dialect) for c in deliveries.columns
-    ):
-        raise StoreError("the ledger insert needs bind processing on this SQLite driver")
-    return str(compiled)
 
 
 def sent_ids(conn: Connection, subscriber: str) -> set[str]:

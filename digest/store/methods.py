@@ -1,18 +1,17 @@
-"""Store methods beyond papers and the ledger, mixed into ``Store``: shared runs (several
-instances on one database) and what subscribers say through their links. Each method is one
-transaction over the functions in ``claims`` and ``links``."""
+"""Store methods beyond papers and the ledger, mixed into ``Store``: runs of schedule groups
+(several instances on one database) and what subscribers say through their links. Each method is one
+transaction over the functions in ``group_runs`` and ``links``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
-from digest.store import claims, links
-from digest.store.claims import Opened, SharedRun
+from digest.store import group_runs, links, locks
+from digest.store.group_runs import GroupRun, Opened
 
 
 class _Transactions:
@@ -22,67 +21,52 @@ class _Transactions:
 
         def _read(self) -> AbstractContextManager[Connection]: ...
 
+        _held: Connection | None
 
-class SharedRuns(_Transactions):
-    """Leading, joining and claiming shared runs."""
 
-    def open_shared_run(self, **kwargs: Any) -> Opened:
-        """Lead, join or skip a schedule group's run (see claims.open_run)."""
+class GroupRuns(_Transactions):
+    """A schedule group's runs: what is planned and which chunks are done."""
+
+    def open_group_run(self, **kwargs: Any) -> Opened:
+        """Pick up, skip or open a schedule group's run (see group_runs.open_run)."""
         with self._write() as conn:
-            return claims.open_run(conn, **kwargs)
+            return group_runs.open_run(conn, serialise=self._held is None, **kwargs)
 
-    def shared_run(self, run_id: int) -> SharedRun:
-        """A shared run as it stands now."""
+    def group_run(self, run_id: int) -> GroupRun:
+        """The run as it stands now."""
         with self._read() as conn:
-            return claims.load_run(conn, run_id)
+            return group_runs.load_run(conn, run_id)
 
-    def take_over(self, run_id: int, instance: str, *, wall: float, lease: float) -> SharedRun:
-        """Lead a run whose leader's lease ran out while fetching."""
+    def begin_sending(self, run_id: int, *, cursor: int, chunk_size: int, chunks: int) -> None:
+        """Open the run's chunks to every instance."""
         with self._write() as conn:
-            return claims.take_over(conn, run_id, instance, wall=wall, lease=lease)
+            group_runs.begin_sending(
+                conn, run_id, cursor=cursor, chunk_size=chunk_size, chunks=chunks
+            )
 
-    def renew(self, run_id: int, instance: str, until: float) -> None:
-        """Extend `instance`'s leases: on the run it leads and on the claims it holds."""
-        with self._write() as conn:
-            claims.renew_run(conn, run_id, instance, until)
-            claims.renew_claims(conn, run_id, instance, until)
-
-    def begin_sending(self, run_id: int, *, cursor: int, subscribers: Sequence[str]) -> None:
-        """Open the run's claims to every instance."""
-        with self._write() as conn:
-            claims.begin_sending(conn, run_id, cursor=cursor, subscribers=subscribers)
-
-    def claim(
-        self, run_id: int, instance: str, *, size: int, wall: float, lease: float
-    ) -> list[str]:
-        """Up to `size` free subscribers of the run, now held by `instance`."""
-        with self._write() as conn:
-            return claims.claim(conn, run_id, instance, size=size, wall=wall, lease=lease)
-
-    def finish_claim(self, run_id: int, subscriber: str, instance: str, outcome: str) -> None:
-        """A subscriber done for the run without a delivery to record."""
-        with self._write() as conn:
-            claims.finish_claim(conn, run_id, subscriber, instance, outcome)
-
-    def release_claims(self, run_id: int, instance: str) -> int:
-        """Give back the claims `instance` has not started."""
-        with self._write() as conn:
-            return claims.release_claims(conn, run_id, instance)
-
-    def held_elsewhere(self, run_id: int, instance: str, wall: float) -> int:
-        """Unfinished claims other live instances hold."""
+    def chunk_done(self, run_id: int, chunk: int) -> bool:
+        """Whether an instance finished this chunk of the run."""
         with self._read() as conn:
-            return claims.held_elsewhere(conn, run_id, instance, wall)
+            return group_runs.chunk_done(conn, run_id, chunk)
 
-    def finish_run(self, run_id: int, wall: float) -> bool:
-        """Mark the run finished if no claim is open."""
+    def finish_chunk(self, run_id: int, chunk: int, *, instance: str, subscribers: int) -> None:
+        """Record that the chunk is done."""
         with self._write() as conn:
-            return claims.finish_run(conn, run_id, wall)
+            group_runs.finish_chunk(conn, run_id, chunk, instance=instance, subscribers=subscribers)
 
-    def recent_shared(self, limit: int = 5) -> list[dict[str, Any]]:
-        """The newest shared runs, who did what and who holds what."""
+    def finish_run(self, run_id: int) -> bool:
+        """Mark the run finished if every chunk is."""
+        with self._write() as conn:
+            return group_runs.finish_run(conn, run_id)
+
+    def recent_group_runs(self, limit: int = 5) -> list[dict[str, Any]]:
+        """The newest runs, who finished what, and (PostgreSQL) who holds which part now."""
         with self._read() as conn:
-            return claims.recent_shared(conn, limit)
+            found = group_runs.recent_group_runs(conn, limit)
+            held = locks.holders(conn) if conn.dialect.name == "postgresql" else []
+        for run in found:
+            run["held"] = sorted((part, who) for rid, part, who in held if rid == run["id"])
+        return found
 
 
 class SubscriberLinks(_Transactions):

@@ -10,11 +10,11 @@ from sqlalchemy import Connection, Engine, column, func, inspect, select, table
 from digest.errors import StoreError
 from digest.store.schema import meta
 
-SCHEMA_VERSION = 6
-HEAD = "0006"
+SCHEMA_VERSION = 7
+HEAD = "0007"
 # meta.schema_version written by releases before Alembic -> the revision with that schema
 LEGACY_REVISIONS = {1: "0001", 2: "0002"}
-KNOWN = ("0001", "0002", "0003", "0004", "0005", "0006")
+KNOWN = ("0001", "0002", "0003", "0004", "0005", "0006", "0007")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -53,9 +53,19 @@ def _alembic(conn: Connection, action: str, revision: str) -> None:
 
 def migrate(engine: Engine, where: str) -> None:
     """Upgrade the database behind `engine` to HEAD in one transaction (nothing to do, and
-    Alembic not even imported, when it is current); `where` names the store in errors."""
-    with engine.begin() as conn:
-        migrate_on(conn, where)
+    Alembic not even imported, when it is current); `where` names the store in errors. On
+    SQLite the transaction holds the write lock from its start, so concurrent first opens
+    take turns (and the later ones find the work done)."""
+    with engine.connect() as conn:  # a look first: a current store takes no write lock
+        revision, version = _recorded(conn)
+    if version is not None and version > SCHEMA_VERSION:
+        raise _newer(where, version)
+    if revision == HEAD:
+        return
+    with engine.connect() as conn:
+        conn = conn.execution_options(immediate=True)
+        with conn.begin():
+            migrate_on(conn, where)
 
 
 MIGRATE_LOCK_KEY = 0x50445F4D49475241  # "PD_MIGRA": instances starting together migrate once
@@ -71,6 +81,7 @@ def migrate_on(conn: Connection, where: str) -> None:
         return
     if conn.dialect.name == "postgresql":  # then look again: another instance may have done it
         conn.execute(select(func.pg_advisory_xact_lock(MIGRATE_LOCK_KEY)))
+    if conn.dialect.name in ("postgresql", "sqlite"):  # SQLite: BEGIN IMMEDIATE waited
         revision, version = _recorded(conn)
         if revision == HEAD:
             return

@@ -97,28 +97,26 @@ group_runs = Table(
     "group_runs",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("group_key", String(64), nullable=False),
+    Column("group_key", String(64), nullable=False, index=True),
     Column("label", Text, nullable=False),
     Column("fire", String(32)),  # the scheduled moment a `serve` job fired for (None: `run`)
-    Column("run_at", String(32), nullable=False),  # the run's `now`, shared by its instances
-    Column("leader", String(255), nullable=False),
+    Column("run_at", String(32), nullable=False),  # the planned moment: dates its Message-IDs
+    Column("leader", String(255), nullable=False),  # the instance that opened it
     Column("state", String(16), nullable=False),  # fetching | sending | finished | abandoned
-    Column("lease_until", Float, nullable=False),  # epoch seconds; the leader renews it
     Column("cursor", Integer),  # newest paper seq when sending began: every instance ranks to it
-    Column("started", Float, nullable=False),
+    Column("chunk_size", Integer),  # subscribers (in config order) per chunk of sending
+    Column("chunks", Integer),
+    Column("started", Float, nullable=False),  # epoch seconds by the database's clock
     Column("finished", Float),
 )
-claims = Table(
-    "claims",
+run_chunks = Table(
+    "run_chunks",
     metadata,
     Column("run_id", Integer, primary_key=True),
-    Column("subscriber", String(320), primary_key=True),
-    Column("position", Integer, nullable=False),
-    Column("claimed_by", String(255)),
-    Column("lease_until", Float),
-    Column("done", Integer, nullable=False, server_default="0"),
-    Column("outcome", String(16)),
-    Column("done_by", String(255)),
+    Column("chunk", Integer, primary_key=True),
+    Column("instance", String(255), nullable=False),
+    Column("subscribers", Integer, nullable=False),
+    Column("finished", Float, nullable=False),
 )
 opt_outs = Table(
     "opt_outs",

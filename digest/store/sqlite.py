@@ -10,19 +10,32 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection
+
 from digest.errors import AlreadyRunningError, StoreError
 
 
 def pragmas(dbapi_conn: Any, _record: Any) -> None:
-    """Set on every new connection (an SQLAlchemy 'connect' listener)."""
+    """Set on every new connection (an SQLAlchemy 'connect' listener). The driver's own
+    transaction handling is turned off (it would commit before DDL); `begin` starts every
+    transaction instead, so a migration's DDL is inside it (SQLAlchemy's documented recipe
+    for pysqlite)."""
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA busy_timeout = 10000")
     cur.execute("PRAGMA foreign_keys = ON")
     # WAL with synchronous=NORMAL: a commit survives the process being killed (it is in the
     # OS's hands) without an fsync per commit; only a power cut can lose the last commits.
     cur.execute("PRAGMA journal_mode = WAL")
     cur.execute("PRAGMA synchronous = NORMAL")
     cur.close()
+
+
+def begin(conn: Connection) -> None:
+    """BEGIN each transaction (an SQLAlchemy 'begin' listener): IMMEDIATE when the connection
+    asks for it (a migration), so concurrent opens of a new store take turns for the write
+    lock from the start instead of failing halfway."""
+    immediate = conn.get_execution_options().get("immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 @contextmanager

@@ -3,6 +3,7 @@ transaction over the functions in ``papers``, ``ledger`` and ``runs``."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -14,10 +15,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from digest.errors import StoreError
-from digest.models import FeedState, Paper, RunReport, Sent, Windows
-from digest.store import claims, ledger, links, runs, sqlite
+from digest.models import FeedState, Paper, RunReport, Sent, StoreTimeouts, Windows
+from digest.store import ledger, links, runs, sqlite
 from digest.store import papers as paper_rows
-from digest.store.methods import SharedRuns, SubscriberLinks
+from digest.store.locks import SessionLocks
+from digest.store.methods import GroupRuns, SubscriberLinks
 from digest.store.migrate import migrate, migrate_on, schema_version
 from digest.store.schema import papers
 
@@ -54,10 +56,36 @@ def safe_url(url: str) -> str:
 INGEST_LOCK_KEY = 0x50445F494E474553  # "PD_INGES": ingests take turns, so seq = max + 1 holds
 
 
-class Store(SharedRuns, SubscriberLinks):
+def connect_args(dialect: str, timeouts: StoreTimeouts) -> dict[str, Any]:
+    """What bounds every wait of a connection: to connect, for a lock, for a statement; and
+    (PostgreSQL) TCP keepalives and an idle-in-transaction limit, so the server notices a
+    dead or stalled client and frees what its session held."""
+    if dialect == "sqlite":
+        return {"timeout": timeouts.lock}
+    if dialect != "postgresql":
+        return {}
+    options = [
+        f"-c lock_timeout={int(timeouts.lock * 1000)}",
+        f"-c idle_in_transaction_session_timeout={int(max(timeouts.lock, 30.0) * 1000)}",
+    ]
+    if timeouts.statement is not None:
+        options.append(f"-c statement_timeout={int(timeouts.statement * 1000)}")
+    return {
+        "connect_timeout": max(2, math.ceil(timeouts.connect)),  # libpq: whole seconds, >= 2
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "options": " ".join(options),
+    }
+
+
+class Store(GroupRuns, SubscriberLinks):
     """The state store behind an SQLAlchemy engine (SQLite file or PostgreSQL)."""
 
-    def __init__(self, url: str, *, rollback: bool = False) -> None:
+    def __init__(
+        self, url: str, *, rollback: bool = False, timeouts: StoreTimeouts | None = None
+    ) -> None:
         """Open (creating and migrating as needed) the store at `url`. With `rollback` the
         whole session is one transaction that `close` rolls back (a dry-run on PostgreSQL:
         each write is a savepoint inside it, and the database ends as it began)."""
@@ -76,11 +104,15 @@ class Store(SharedRuns, SubscriberLinks):
                     f"({exc.strerror or exc})"
                 ) from None
         try:
-            self.engine: Engine = create_engine(url)
+            dialect = make_url(url).get_backend_name()
+            args = connect_args(dialect, timeouts or StoreTimeouts())
+            self.engine: Engine = create_engine(url, connect_args=args)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise StoreError(f"store {self.where}: cannot open it ({one_line(exc)})") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", sqlite.pragmas)
+            event.listen(self.engine, "begin", sqlite.begin)
+        self.timeouts = timeouts or StoreTimeouts()
         event.listen(self.engine, "before_cursor_execute", self._count)
         try:
             if rollback:
@@ -161,13 +193,21 @@ class Store(SharedRuns, SubscriberLinks):
     def run_lock(self) -> Iterator[None]:
         """Hold the store's run lock for a real run, or raise AlreadyRunningError: an flock
         beside an SQLite file, gone with the process, so a crashed run never blocks the next
-        one. Other databases have none: several instances share their runs instead
-        (digest.shared)."""
+        one. Other databases have none: several instances share a run's chunks through locks
+        their sessions hold (see ``session_locks``)."""
         if self.sqlite_path is None:
             yield
             return
         with sqlite.run_lock(self.sqlite_path):
             yield
+
+    def session_locks(self, *, instance: str, idle: float) -> SessionLocks | None:
+        """A session of its own that holds this instance's advisory locks (PostgreSQL; None
+        for SQLite, where the run lock already makes one instance the only one). Not in
+        rollback mode: a dry-run takes nothing from real runs."""
+        if self.engine.dialect.name != "postgresql" or self._held is not None:
+            return None
+        return SessionLocks(self.engine, self.where, instance=instance, idle=idle)
 
     def schema_version(self) -> int:
         """The schema version recorded in the store (0 for an empty database)."""
@@ -246,15 +286,13 @@ class Store(SharedRuns, SubscriberLinks):
         run_at: datetime,
         sent_at: datetime,
         cursor: int | None = None,
-        claim: tuple[int, str] | None = None,
         html: str | None = None,
     ) -> None:
         """Mark papers as sent to `subscriber` in one transaction (call after SMTP accepted);
-        `cursor` opens their next candidate window (default: the newest paper stored). With
-        `claim` (run id, instance) the subscriber's claim in that shared run is finished in
-        the same transaction; `html` is kept for "View in browser"."""
+        `cursor` opens their next candidate window (default: the newest paper stored); `html` is
+        kept for "View in browser"."""
         self.record_deliveries(
-            [Sent(subscriber, tuple(paper_ids), message_id, run_at, sent_at, cursor, claim, html)]
+            [Sent(subscriber, tuple(paper_ids), message_id, run_at, sent_at, cursor, html)]
         )
 
     def record_deliveries(self, batch: Sequence[Sent]) -> None:
@@ -264,8 +302,6 @@ class Store(SharedRuns, SubscriberLinks):
             newest: int | None = None
             rows: list[ledger.Row] = []
             for sent in batch:
-                if sent.claim is not None:
-                    claims.finish_claim(conn, sent.claim[0], sent.subscriber, sent.claim[1], "sent")
                 if sent.html is not None:
                     links.save_page(
                         conn, sent.message_id, sent.subscriber, sent.html, sent_at=sent.sent_at
@@ -325,7 +361,7 @@ class Store(SharedRuns, SubscriberLinks):
             runs.record_run(conn, report)
 
 
-def dry_run_copy(url: str, folder: Path) -> Store:
+def dry_run_copy(url: str, folder: Path, *, timeouts: StoreTimeouts | None = None) -> Store:
     """A store for a dry-run that leaves the one at `url` as it was.
 
     SQLite: a throwaway copy inside `folder` (the real file is only read, through SQLite's
@@ -337,7 +373,7 @@ def dry_run_copy(url: str, folder: Path) -> Store:
     if source is None:
         if make_url(url).get_backend_name() == "sqlite":
             raise StoreError("store :memory:: a dry-run needs a store that outlives it")
-        return Store(url, rollback=True)
+        return Store(url, rollback=True, timeouts=timeouts)
     target = folder / "dry-run.sqlite3"
     sqlite.copy_database(source, target)
-    return Store.sqlite(target)
+    return Store(f"sqlite:///{target}", timeouts=timeouts)

@@ -62,7 +62,7 @@ class Pages:
     def store(self) -> Store:
         """The store, opened on first use (StoreError when it cannot be)."""
         if self._store is None:
-            self._store = Store(self.config.store_url)
+            self._store = Store(self.config.store_url, timeouts=self.config.store_timeouts)
         return self._store
 
     def close(self) -> None:

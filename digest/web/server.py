@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from digest.config.values import Config
+from digest.config.values import Config, split_listen
 from digest.errors import ConfigError
 from digest.web.app import Clock, make_app
 
@@ -24,12 +24,6 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
-
-
-def split_listen(listen: str) -> tuple[str, int]:
-    """'127.0.0.1:8080' -> ('127.0.0.1', 8080); '[::1]:80' -> ('::1', 80)."""
-    host, _, port = listen.rpartition(":")
-    return host.strip("[]"), int(port)
 
 
 async def serve_web(config: Config, stop: asyncio.Event, *, clock: Clock | None = None) -> None:
