@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -116,6 +117,39 @@ def test_a_killed_instance_s_subscribers_are_finished_by_the_others(
         out, err = proc.communicate(timeout=180)
         assert proc.returncode == 0, out + err
     _assert_nothing_lost(smtp_server, people, in_flight=1)
+
+
+def test_a_stalled_instance_loses_its_share_and_resumes_sending_at_most_its_wire(
+    pg_url: str, tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    """SIGSTOP one of two instances mid-send for three times failover_seconds, then SIGCONT:
+    the other takes its chunk over meanwhile; the stalled one, resumed, finds its session
+    gone and stops. Every subscriber got a digest; a duplicate is only one that was on the
+    stalled instance's wire (at most its 2 connections), with the same Message-ID."""
+    people = 24
+    config = _config(tmp_path, pg_url, smtp_server, people, failover=2)
+    config.write_text(config.read_text().replace("connections = 1", "connections = 2"))
+    smtp_server.handler.data_delay = 0.1
+    stalled = _start(config)
+    assert wait_until(lambda: len(smtp_server.received) >= 2, timeout=60), "nothing was sent"
+    other = _start(config)
+    assert wait_until(lambda: len(smtp_server.received) >= 6, timeout=60), "no progress"
+    stalled.send_signal(signal.SIGSTOP)
+    stopped = time.monotonic()
+    try:  # the other finishes the whole run while the stalled one is still stopped...
+        assert wait_until(lambda: other.poll() is not None, timeout=6), "no failover in 6 s"
+        finished_after = time.monotonic() - stopped
+        time.sleep(max(0.0, stopped + 6.0 - time.monotonic()))  # ...a stall of 3 x failover
+    finally:
+        stalled.send_signal(signal.SIGCONT)
+    out, err = other.communicate(timeout=60)
+    assert other.returncode == 0, out + err
+    s_out, s_err = stalled.communicate(timeout=60)
+    assert stalled.returncode in (0, 1), s_out + s_err
+    assert "Traceback" not in s_out + s_err
+    twice = len(smtp_server.received) - people
+    print(f"stall: {twice} duplicates, the other finished {finished_after:.1f} s after SIGSTOP")
+    _assert_nothing_lost(smtp_server, people, in_flight=2)
 
 
 def test_a_killed_instance_s_restart_finishes_the_run(
