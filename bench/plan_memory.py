@@ -29,7 +29,7 @@ from speed import keyword_pool, make_papers
 from digest.app import embedder
 from digest.config.load import load_config
 from digest.run.once import chunk_size
-from digest.run.plan import plan_chunk, prepare
+from digest.run.plan import plan_chunk, prepare, rank_chunk
 from digest.store import Store
 
 
@@ -77,7 +77,10 @@ def main() -> None:
         size = chunk_size(len(config.subscribers), shared=False)
         for start in range(0, len(config.subscribers), size):
             chunk = config.subscribers[start : start + size]
-            digests = plan_chunk(config, store, chunk, ranker=ranker, run_at=now, cursor=None)
+            digests = plan_chunk(
+                rank_chunk(config, store, chunk, ranker=ranker, run_at=now, cursor=None),
+                day=now.date(),
+            )
             planned += sum(1 for _, digest in digests if digest is not None)
         done = time.perf_counter()
         store.close()

@@ -89,11 +89,13 @@ class Digest:
 @dataclass(frozen=True)
 class StoreTimeouts:
     """How long the store may wait, in seconds: to connect, for a lock another session holds,
-    for one statement (None: no limit)."""
+    for one statement (None: no limit); and how long one of its sessions may sit idle inside
+    a transaction (a stalled process) before the server ends it and frees its locks."""
 
     connect: float = 10.0
     lock: float = 30.0
     statement: float | None = None
+    idle_in_transaction: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -211,3 +211,25 @@ def test_meaning_alone_needs_the_similarity_floor(tmp_path: Path) -> None:
     assert got["warming"] == ("similar to climate change",)
     assert "crops" not in got
     assert ranking.matched == 2
+
+
+def test_a_model_that_fails_in_its_worker_leaves_a_lexical_run_with_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A configured model folder whose files cannot be loaded (the worker process fails):
+    the run still writes every digest, ranked lexically, and its report says why."""
+    model = tmp_path / "broken-model"
+    model.mkdir()
+    (model / "model.onnx").write_bytes(b"not an onnx graph")
+    (model / "tokenizer.json").write_text("{}")
+    config = write_config(
+        tmp_path,
+        sources=[("day2", str(LISTINGS / "day2.xml"))],
+        subscribers=[{"name": "A", "email": "a@x.org", "keywords": ["diffusion models"]}],
+        extra=f'\n[ranking]\nsemantic = true\nmodel = "{model}"\n',
+    )
+    result = run_cli(capsys, "run", "--once", "--dry-run", "--config", config)
+    assert result.code == 0, result.out + result.err
+    assert "written" in result.out and "Traceback" not in result.out + result.err
+    assert "ranking: lexical" in result.out
+    assert "semantic ranking unavailable this run" in result.out

@@ -72,7 +72,12 @@ class Config:
     def store_timeouts(self) -> StoreTimeouts:
         """How long the store may wait ([store] *_timeout)."""
         store = self.settings.store
-        return StoreTimeouts(store.connect_timeout, store.lock_timeout, store.statement_timeout)
+        return StoreTimeouts(
+            store.connect_timeout,
+            store.lock_timeout,
+            store.statement_timeout,
+            idle_in_transaction=store.failover_seconds,
+        )
 
     def slot(self, index: int) -> Slot:
         """Subscriber `index`'s send schedule: their overrides over [schedule]."""

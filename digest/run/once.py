@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import math
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from jinja2 import Environment
 
@@ -25,11 +28,13 @@ from digest.ranking.semantic import Embedder
 from digest.run.deliver import Halt, relay_stop, send_all
 from digest.run.gather import fetch_all, send_alerts
 from digest.run.owner import Ownership, instance_name
-from digest.run.plan import Ranker, plan_chunk, prepare
+from digest.run.plan import Ranker, plan_chunk, prepare, rank_chunk
 from digest.store import Store
 from digest.store.group_runs import GroupRun
 from digest.store.locks import LEAD
 from digest.timeutil import to_text
+
+T = TypeVar("T")
 
 
 def group_key(emails: Sequence[str]) -> str:
@@ -84,6 +89,13 @@ class Run:
     progress: Callable[[int, int], None] | None
     stop: asyncio.Event | None
     only: frozenset[str] | None  # a preview: the addresses to deliver to (ranked with all)
+    planner: ThreadPoolExecutor
+
+    async def planning(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`work` on the run's one planning thread: the event loop keeps answering, and
+        chunk after chunk reuses one thread's memory instead of spreading it over many."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.planner, functools.partial(work, *args, **kwargs))
 
 
 async def _pause(stop: asyncio.Event | None, seconds: float) -> None:
@@ -115,9 +127,11 @@ async def _fetch_phase(run: Run, planned: GroupRun, done: Done) -> GroupRun:
                 cursor = store.newest_seq()
                 # indexed (and embedded) before the chunks open: other instances then find
                 # every vector cached
-                done.ranker = await asyncio.to_thread(
+                done.ranker = await run.planning(
                     prepare, config, store, run_at=now, cursor=cursor, embedder=run.embedder
                 )
+                if done.ranker.problem:
+                    done.notes.append(done.ranker.problem)
                 n = len(config.subscribers)
                 size = chunk_size(n, shared=run.owner.locks is not None)
                 chunks = math.ceil(n / size)
@@ -143,8 +157,10 @@ async def _send_chunk(
     done.deliveries += [
         DeliveryOutcome(s.name, s.email, status="opted-out") for s in members if s not in keep
     ]
-    digests = await asyncio.to_thread(
-        plan_chunk,
+    if not keep:
+        return
+    batch = await run.planning(
+        rank_chunk,
         run.config,
         run.store,
         keep,
@@ -152,6 +168,7 @@ async def _send_chunk(
         run_at=planned.run_at,
         cursor=planned.cursor,
     )
+    digests = plan_chunk(batch, day=planned.run_at.date())
     total = len(run.config.subscribers)
 
     def one_more() -> None:
@@ -180,6 +197,22 @@ async def _send_chunk(
     ]
 
 
+async def _next_chunk(run: Run, planned: GroupRun, pending: list[int]) -> int | None:
+    """The first unfinished chunk this instance can hold (held now; None if none is free).
+    Looked for from the start each time, so a chunk left by an instance that died is taken
+    as soon as the chunk in hand is sent."""
+    for chunk in list(pending):
+        if run.halt.is_set():
+            return None
+        if not await run.owner.take(planned.id, chunk):
+            continue
+        if not run.store.chunk_done(planned.id, chunk):
+            return chunk
+        pending.remove(chunk)
+        await run.owner.give_back(planned.id, chunk)
+    return None
+
+
 async def _send_phase(run: Run, planned: GroupRun, done: Done) -> None:
     """Send every chunk of the run this instance can hold, then wait on the chunks others
     hold: they finish them, or their sessions end and this instance takes them."""
@@ -188,7 +221,7 @@ async def _send_phase(run: Run, planned: GroupRun, done: Done) -> None:
     pending = list(range(planned.chunks))
     try:
         if done.ranker is None:  # the run was fetched by another instance, or earlier
-            done.ranker = await asyncio.to_thread(
+            done.ranker = await run.planning(
                 prepare,
                 run.config,
                 store,
@@ -196,30 +229,29 @@ async def _send_phase(run: Run, planned: GroupRun, done: Done) -> None:
                 cursor=planned.cursor,
                 embedder=run.embedder,
             )
+            if done.ranker.problem:
+                done.notes.append(done.ranker.problem)
         ranker = done.ranker
         while pending and not run.halt.is_set():
-            for chunk in list(pending):
-                if run.halt.is_set() or not await run.owner.take(planned.id, chunk):
-                    continue
-                try:
-                    if not store.chunk_done(planned.id, chunk):
-                        members = subs[chunk * size : (chunk + 1) * size]
-                        if run.only is not None:
-                            members = tuple(s for s in members if s.email in run.only)
-                        await _send_chunk(run, planned, members, ranker, env, done)
-                        if run.halt.is_set():
-                            break
-                        store.finish_chunk(
-                            planned.id, chunk, instance=run.group.instance, subscribers=len(members)
-                        )
-                    pending.remove(chunk)
-                finally:
-                    await run.owner.give_back(planned.id, chunk)
-            if pending and not run.halt.is_set():
+            chunk = await _next_chunk(run, planned, pending)
+            if chunk is None:  # the rest is held by others: wait for them to finish or die
                 await _pause(run.stop, run.group.poll)
                 if run.stop is not None and run.stop.is_set():
                     run.halt.stop("stopped sending: shutting down")
                 pending = [c for c in pending if not store.chunk_done(planned.id, c)]
+                continue
+            try:
+                members = subs[chunk * size : (chunk + 1) * size]
+                if run.only is not None:
+                    members = tuple(s for s in members if s.email in run.only)
+                await _send_chunk(run, planned, members, ranker, env, done)
+                if not run.halt.is_set():
+                    store.finish_chunk(
+                        planned.id, chunk, instance=run.group.instance, subscribers=len(members)
+                    )
+                    pending.remove(chunk)
+            finally:
+                await run.owner.give_back(planned.id, chunk)
     except StoreError as exc:
         run.halt.stop(f"not sent: {exc}")
     if run.owner.locks is None and run.halt.is_set():  # every chunk left was this run's own
@@ -287,40 +319,55 @@ async def run_once(
     if locks is not None:
         report = replace(report, instance=group.instance)
     halt = Halt()
-    async with Ownership(locks, idle=group.failover) as owner:
-        run = Run(
-            config, group, store, outbox, fetcher, owner, halt, embedder, progress, stop, only
-        )
-        planned: GroupRun | None = None
-        try:
-            planned = await _open(run, now, done)
-        except StoreError as exc:
-            halt.stop(f"not sent: {exc}")
-        sending_started = tick()
-        relay = asyncio.create_task(relay_stop(stop, halt)) if stop is not None else None
-        async with outbox:
-            if planned is not None and planned.state == "sending":
-                await _send_phase(run, planned, done)
-                try:
-                    if store.finish_run(planned.id):
-                        done.notes.append(f"run {planned.id} of {group.label} finished")
-                except StoreError as exc:
-                    done.errors.append(str(exc))
-            elif halt.is_set() and locks is None:
-                done.deliveries += [
-                    DeliveryOutcome(s.name, s.email, status="stopped", error=halt.why)
-                    for s in config.subscribers
-                    if only is None or s.email in only
-                ]
+    planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest-plan")
+    try:
+        async with Ownership(locks, idle=group.failover) as owner:
+            run = Run(
+                config,
+                group,
+                store,
+                outbox,
+                fetcher,
+                owner,
+                halt,
+                embedder,
+                progress,
+                stop,
+                only,
+                planner,
+            )
+            planned: GroupRun | None = None
             try:
-                at = planned.run_at if planned is not None else now
-                done.notes += await send_alerts(
-                    config, done.outcomes, store=store, outbox=outbox, now=at
-                )
+                planned = await _open(run, now, done)
             except StoreError as exc:
-                done.notes.append(f"no alert check: {exc}")
-        if relay is not None:
-            relay.cancel()
+                halt.stop(f"not sent: {exc}")
+            sending_started = tick()
+            relay = asyncio.create_task(relay_stop(stop, halt)) if stop is not None else None
+            async with outbox:
+                if planned is not None and planned.state == "sending":
+                    await _send_phase(run, planned, done)
+                    try:
+                        if store.finish_run(planned.id):
+                            done.notes.append(f"run {planned.id} of {group.label} finished")
+                    except StoreError as exc:
+                        done.errors.append(str(exc))
+                elif halt.is_set() and locks is None:
+                    done.deliveries += [
+                        DeliveryOutcome(s.name, s.email, status="stopped", error=halt.why)
+                        for s in config.subscribers
+                        if only is None or s.email in only
+                    ]
+                try:
+                    at = planned.run_at if planned is not None else now
+                    done.notes += await send_alerts(
+                        config, done.outcomes, store=store, outbox=outbox, now=at
+                    )
+                except StoreError as exc:
+                    done.notes.append(f"no alert check: {exc}")
+            if relay is not None:
+                relay.cancel()
+    finally:  # a cancelled plan finishes its chunk in the thread; nothing waits for it
+        planner.shutdown(wait=False, cancel_futures=True)
     if halt.is_set() and halt.why not in done.errors:
         done.errors.append(halt.why)
     report = replace(
@@ -331,7 +378,11 @@ async def run_once(
         new_papers=sum(o.new for o in done.outcomes),
         sending_seconds=(tick() - sending_started).total_seconds(),
         notes=tuple(done.notes),
-        ranker=f"hybrid ({embedder.name})" if embedder else "lexical",
+        ranker=(
+            f"hybrid ({embedder.name})"
+            if embedder and not (done.ranker and done.ranker.problem)
+            else "lexical"
+        ),
         errors=tuple(done.errors),
         statements=store.statements,
     )

@@ -4,13 +4,15 @@ cache written; nothing is sent."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import numpy as np
 
 from digest.config.values import Config
+from digest.errors import StoreError
 from digest.models import Digest, Paper, Scored, Subscriber
 from digest.ranking.batch import Batch, build_index
 from digest.ranking.index import Index, ScoringParams
@@ -19,6 +21,8 @@ from digest.ranking.reasons import PARTLY
 from digest.ranking.score import Semantic
 from digest.ranking.semantic import Embedder, paper_text
 from digest.store import Store
+
+log = logging.getLogger("digest.run")
 
 Planned = tuple[Subscriber, Digest | None]
 
@@ -72,6 +76,7 @@ class Ranker:
 
     index: Index
     semantic: Semantic | None
+    problem: str | None = None  # why the hybrid ranker fell back to lexical this run
 
 
 def prepare(
@@ -91,11 +96,20 @@ def prepare(
         [s.email for s in subs], now=run_at, lookback=lookback, upto=cursor
     )
     papers = found.papers.values()
-    semantic = embed(embedder, papers, subs, store) if embedder else None
-    return Ranker(build_index(papers, subs, ranking_settings(config)), semantic)
+    index = build_index(papers, subs, ranking_settings(config))
+    if embedder is None:
+        return Ranker(index, None)
+    try:
+        return Ranker(index, embed(embedder, papers, subs, store))
+    except StoreError:
+        raise
+    except Exception as exc:  # the model's process died (killed, out of memory): rank anyway
+        problem = f"semantic ranking unavailable this run ({type(exc).__name__}: {exc}); lexical"
+        log.warning("%s", problem)
+        return Ranker(index, None, problem)
 
 
-def plan_chunk(
+def rank_chunk(
     config: Config,
     store: Store,
     subscribers: Sequence[Subscriber],
@@ -103,17 +117,16 @@ def plan_chunk(
     ranker: Ranker,
     run_at: datetime,
     cursor: int | None,
-) -> list[Planned]:
-    """Every digest of one chunk of subscribers: their unsent candidates (papers up to seq
-    `cursor`) ranked in one batch with the run's ranker. Blocking: the run calls it in a
-    worker thread."""
-    if not subscribers:
-        return []
+) -> Batch:
+    """One chunk of subscribers scored in one batch with the run's ranker, among their
+    unsent candidates (papers up to seq `cursor`). Blocking: the run calls it in a worker
+    thread; the digests are then built one at a time as they are sent (`plan_chunk`), so
+    what the thread allocates is arrays, not thousands of objects the loop later frees."""
     lookback = timedelta(days=config.settings.email.lookback_days)
     found = store.candidate_windows(
         [sub.email for sub in subscribers], now=run_at, lookback=lookback, upto=cursor
     )
-    batch = Batch(
+    return Batch(
         (),
         subscribers,
         candidates=found,
@@ -121,8 +134,12 @@ def plan_chunk(
         semantic=ranker.semantic,
         index=ranker.index,
     )
-    day = run_at.date()
-    return [plan_one(batch, row, day=day) for row in range(len(subscribers))]
+
+
+def plan_chunk(batch: Batch, *, day: date) -> Iterator[Planned]:
+    """Each digest of a ranked chunk (None when nothing matched), built as it is needed."""
+    for row in range(len(batch.subscribers)):
+        yield plan_one(batch, row, day=day)
 
 
 def plan_one(batch: Batch, row: int, *, day: date) -> Planned:

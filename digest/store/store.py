@@ -56,18 +56,19 @@ def safe_url(url: str) -> str:
 INGEST_LOCK_KEY = 0x50445F494E474553  # "PD_INGES": ingests take turns, so seq = max + 1 holds
 
 
-def connect_args(dialect: str, timeouts: StoreTimeouts) -> dict[str, Any]:
+def connect_args(dialect: str, timeouts: StoreTimeouts, *, rollback: bool) -> dict[str, Any]:
     """What bounds every wait of a connection: to connect, for a lock, for a statement; and
     (PostgreSQL) TCP keepalives and an idle-in-transaction limit, so the server notices a
-    dead or stalled client and frees what its session held."""
+    dead or stalled client and frees the row locks its session held (not in rollback mode:
+    a dry-run's one transaction sits idle while it fetches)."""
     if dialect == "sqlite":
         return {"timeout": timeouts.lock}
     if dialect != "postgresql":
         return {}
-    options = [
-        f"-c lock_timeout={int(timeouts.lock * 1000)}",
-        f"-c idle_in_transaction_session_timeout={int(max(timeouts.lock, 30.0) * 1000)}",
-    ]
+    options = [f"-c lock_timeout={int(timeouts.lock * 1000)}"]
+    if not rollback:
+        idle = int(timeouts.idle_in_transaction * 1000)
+        options.append(f"-c idle_in_transaction_session_timeout={idle}")
     if timeouts.statement is not None:
         options.append(f"-c statement_timeout={int(timeouts.statement * 1000)}")
     return {
@@ -105,7 +106,7 @@ class Store(GroupRuns, SubscriberLinks):
                 ) from None
         try:
             dialect = make_url(url).get_backend_name()
-            args = connect_args(dialect, timeouts or StoreTimeouts())
+            args = connect_args(dialect, timeouts or StoreTimeouts(), rollback=rollback)
             self.engine: Engine = create_engine(url, connect_args=args)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise StoreError(f"store {self.where}: cannot open it ({one_line(exc)})") from None
