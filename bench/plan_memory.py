@@ -28,7 +28,7 @@ from speed import keyword_pool, make_papers
 
 from digest.app import embedder
 from digest.config.load import load_config
-from digest.run.once import chunk_size
+from digest.run.group import chunk_size
 from digest.run.plan import plan_chunk, prepare, rank_chunk
 from digest.store import Store
 

@@ -27,7 +27,8 @@ from digest.models import FeedState, RunReport, Subscriber
 from digest.ranking.semantic import Embedder
 from digest.run.deliver import build
 from digest.run.gather import fetch_and_decide
-from digest.run.once import Group, run_once
+from digest.run.group import Group
+from digest.run.once import run_once
 from digest.state import (
     SubscriberState,
     delivered_since,
@@ -209,8 +210,8 @@ async def preview(
     runner = Runner(everyone, dry_run=True, outbox_dir=folder)
     report = await runner.run(now=now, only=frozenset({sub.email}))
     failures = tuple((s.name, s.error or "failed") for s in report.sources if s.status == "failed")
-    (delivery,) = report.deliveries
-    if delivery.status != "written" or delivery.location is None:
+    delivery = next((d for d in report.deliveries if d.email == sub.email), None)
+    if delivery is None or delivery.status != "written" or delivery.location is None:
         return Preview(subscriber=sub, html=None, eml=None, failed_sources=failures)
     eml = Path(delivery.location)
     message = message_from_bytes(eml.read_bytes(), policy=policy.default)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -197,3 +198,48 @@ def test_instances_ingesting_at_once_keep_one_row_per_paper_and_distinct_seqs(
         states = conn.execute(select(func.count()).select_from(feed_state)).scalar()
     store.close()
     assert (count, seqs, states) == (70, 70, 1)
+
+
+@pytest.mark.postgres
+def test_a_dry_run_plans_a_private_run_and_leaves_real_runs_alone(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """While a real run of the group is unfinished (its chunks half done), a dry-run on the
+    same PostgreSQL writes every subscriber's digest and neither takes that run up nor
+    changes its rows."""
+    import asyncio
+
+    from sqlalchemy import select
+
+    from digest import app
+    from digest.config.load import load_config
+    from digest.store.schema import group_runs, run_chunks
+    from tests.conftest import LISTINGS, write_config
+
+    people = [
+        {"name": f"R{i}", "email": f"r{i}@example.org", "keywords": ["network"]} for i in range(3)
+    ]
+    path = write_config(
+        tmp_path,
+        sources=[("day1", str(LISTINGS / "day1.xml"))],
+        subscribers=people,
+        extra="\n[ranking]\nsemantic = false\n",
+    )
+    path.write_text(path.read_text().replace('path = "state/digest.sqlite3"', f'url = "{pg_url}"'))
+    config = load_config(path)
+    store = Store(pg_url)
+    from digest.run.group import group_key
+
+    real = _open(store, "elsewhere:1", group_key=group_key([p["email"] for p in people])).run
+    store.begin_sending(real.id, cursor=0, chunk_size=1, chunks=3)
+    store.finish_chunk(real.id, 0, instance="elsewhere:1", subscribers=1)
+    with store.engine.connect() as conn:
+        before = (conn.execute(select(group_runs)).all(), conn.execute(select(run_chunks)).all())
+    report = asyncio.run(app.run(config, now=T0, dry_run=True, outbox_dir=tmp_path / "out"))
+    assert sorted(d.email for d in report.deliveries if d.status == "written") == [
+        p["email"] for p in people
+    ]
+    with store.engine.connect() as conn:
+        after = (conn.execute(select(group_runs)).all(), conn.execute(select(run_chunks)).all())
+    assert after == before
+    store.close()

@@ -106,6 +106,9 @@ async def deliver_one(
         built = build(run.config, digest, run.env, now=run.now)
     except TemplateError as exc:
         return replace(base, status="failed", error=template_problem(exc))
+    except Exception as exc:  # one digest that cannot be built never stops the others
+        log.debug("building the digest for %s failed", subscriber.email, exc_info=True)
+        return replace(base, status="failed", error=f"cannot build it ({type(exc).__name__})")
     ids, mid, halt = built.paper_ids, built.message.message_id, run.halt
     async with run.wire:
         # on the wire now (at most `connections` digests are): sent, then recorded

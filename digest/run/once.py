@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
+import logging
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +27,8 @@ from digest.models import DeliveryOutcome, RunReport, SourceOutcome, Subscriber
 from digest.ranking.semantic import Embedder
 from digest.run.deliver import Halt, relay_stop, send_all
 from digest.run.gather import fetch_all, send_alerts
-from digest.run.owner import Ownership, instance_name
+from digest.run.group import Group, chunk_size, group_key
+from digest.run.owner import Ownership
 from digest.run.plan import Ranker, plan_chunk, prepare, rank_chunk
 from digest.store import Store
 from digest.store.group_runs import GroupRun
@@ -35,31 +36,7 @@ from digest.store.locks import LEAD
 from digest.timeutil import to_text
 
 T = TypeVar("T")
-
-
-def group_key(emails: Sequence[str]) -> str:
-    """The same key on every instance with the same subscribers in the group."""
-    return hashlib.sha256("\n".join(emails).encode("utf-8")).hexdigest()[:32]
-
-
-def chunk_size(subscribers: int, *, shared: bool) -> int:
-    """Subscribers per chunk: at most 1024, so a run's ranking arrays stay small whatever
-    the group's size; on a shared database, small enough that instances split even a small
-    group (about 32 chunks a run)."""
-    return min(1024, max(1, math.ceil(subscribers / 32))) if shared else 1024
-
-
-@dataclass(frozen=True)
-class Group:
-    """The schedule group a run serves, named alike by every instance (`fire`: the moment a
-    `serve` job fired for; None for `digest run`), and how this instance takes part."""
-
-    label: str = "all subscribers"
-    fire: datetime | None = None
-    instance: str = field(default_factory=instance_name)
-    failover: float = 20.0  # a silent instance's session (and its share) ends after this
-    poll: float = 0.5  # how often to look again at work other instances hold
-    stale: float = 6 * 3600.0  # an unfinished run older than this is abandoned, not taken up
+log = logging.getLogger("digest.run")
 
 
 @dataclass
@@ -91,6 +68,12 @@ class Run:
     only: frozenset[str] | None  # a preview: the addresses to deliver to (ranked with all)
     planner: ThreadPoolExecutor
 
+    @property
+    def recorded(self) -> bool:
+        """Whether the run is kept in the store's group runs: not a dry-run or a preview,
+        which plan a private run of their own and never read or lock those rows."""
+        return not self.outbox.dry_run
+
     async def planning(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """`work` on the run's one planning thread: the event loop keeps answering, and
         chunk after chunk reuses one thread's memory instead of spreading it over many."""
@@ -120,7 +103,8 @@ async def _fetch_phase(run: Run, planned: GroupRun, done: Done) -> GroupRun:
             planned = store.group_run(planned.id)
             continue
         try:
-            planned = store.group_run(planned.id)
+            if run.recorded:
+                planned = store.group_run(planned.id)
             if planned.state == "fetching":
                 now = planned.run_at
                 done.outcomes = await fetch_all(config, store=store, fetcher=run.fetcher, now=now)
@@ -135,8 +119,15 @@ async def _fetch_phase(run: Run, planned: GroupRun, done: Done) -> GroupRun:
                 n = len(config.subscribers)
                 size = chunk_size(n, shared=run.owner.locks is not None)
                 chunks = math.ceil(n / size)
+                if not run.recorded:
+                    planned = replace(
+                        planned, state="sending", cursor=cursor, chunk_size=size, chunks=chunks
+                    )
+                    continue
                 store.begin_sending(planned.id, cursor=cursor, chunk_size=size, chunks=chunks)
                 planned = store.group_run(planned.id)
+                if planned.cursor != cursor:  # another instance opened it first: its cursor
+                    done.ranker = None
         finally:
             await run.owner.give_back(planned.id, LEAD)
     return planned
@@ -206,7 +197,7 @@ async def _next_chunk(run: Run, planned: GroupRun, pending: list[int]) -> int | 
             return None
         if not await run.owner.take(planned.id, chunk):
             continue
-        if not run.store.chunk_done(planned.id, chunk):
+        if not run.recorded or not run.store.chunk_done(planned.id, chunk):
             return chunk
         pending.remove(chunk)
         await run.owner.give_back(planned.id, chunk)
@@ -246,14 +237,21 @@ async def _send_phase(run: Run, planned: GroupRun, done: Done) -> None:
                     members = tuple(s for s in members if s.email in run.only)
                 await _send_chunk(run, planned, members, ranker, env, done)
                 if not run.halt.is_set():
-                    store.finish_chunk(
-                        planned.id, chunk, instance=run.group.instance, subscribers=len(members)
-                    )
+                    if run.recorded:
+                        store.finish_chunk(
+                            planned.id,
+                            chunk,
+                            instance=run.group.instance,
+                            subscribers=len(members),
+                        )
                     pending.remove(chunk)
             finally:
                 await run.owner.give_back(planned.id, chunk)
     except StoreError as exc:
         run.halt.stop(f"not sent: {exc}")
+    except Exception as exc:  # a fault of ours must still end in a report, not a traceback
+        log.debug("planning or sending failed", exc_info=True)
+        run.halt.stop(f"not sent: unexpected failure ({type(exc).__name__}: {exc})")
     if run.owner.locks is None and run.halt.is_set():  # every chunk left was this run's own
         seen = {d.email for d in done.deliveries}
         done.deliveries += [
@@ -266,6 +264,9 @@ async def _send_phase(run: Run, planned: GroupRun, done: Done) -> None:
 async def _open(run: Run, now: datetime, done: Done) -> GroupRun | None:
     """The group's run to work on after its fetch phase (None when this send happened)."""
     group = run.group
+    if not run.recorded:
+        fresh = GroupRun(0, group.label, now, group.instance, "fetching", None, 0, 0)
+        return await _fetch_phase(run, fresh, done)
     opened = run.store.open_group_run(
         group_key=group_key([s.email for s in run.config.subscribers]),
         label=group.label,
@@ -347,7 +348,7 @@ async def run_once(
                 if planned is not None and planned.state == "sending":
                     await _send_phase(run, planned, done)
                     try:
-                        if store.finish_run(planned.id):
+                        if run.recorded and store.finish_run(planned.id):
                             done.notes.append(f"run {planned.id} of {group.label} finished")
                     except StoreError as exc:
                         done.errors.append(str(exc))

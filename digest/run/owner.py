@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 import time
 from types import TracebackType
 
@@ -25,19 +26,30 @@ def instance_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _awake() -> float:
+    """Seconds on a clock that keeps counting while the host is suspended (CLOCK_BOOTTIME
+    where there is one): a suspended VM's pause counts as the stall it is."""
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    return time.clock_gettime(boottime) if boottime is not None else time.monotonic()
+
+
 class Ownership:
     """This instance's hold on parts (run id, part) of group runs for the length of a run."""
 
     def __init__(self, locks: SessionLocks | None, *, idle: float) -> None:
         self.locks = locks
         self.idle = idle
-        self._heart: asyncio.Task[None] | None = None
+        self._heart: threading.Thread | None = None
+        self._quiet = threading.Event()
         self._lost: StoreError | None = None
         self._checked = float("-inf")
 
     async def __aenter__(self) -> Ownership:
         if self.locks is not None:
-            self._heart = asyncio.create_task(self._beat())
+            # a thread, not a task: a store call that blocks the event loop (waiting for a
+            # lock) must not silence a process that is alive
+            self._heart = threading.Thread(target=self._beat, name="digest-heartbeat", daemon=True)
+            self._heart.start()
         return self
 
     async def __aexit__(
@@ -46,23 +58,20 @@ class Ownership:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._heart is not None:
-            self._heart.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heart
+        self._quiet.set()
         if self.locks is not None:
             await asyncio.to_thread(self.locks.close)  # the server frees every lock it held
 
-    async def _beat(self) -> None:
+    def _beat(self) -> None:
         """Speak on the session well within its idle limit, so the server keeps it (and the
         locks) while this process runs; a stalled process goes silent and loses them."""
         assert self.locks is not None
-        while self._lost is None:
-            await asyncio.sleep(self.idle / 4)
+        while self._lost is None and not self._quiet.wait(self.idle / 4):
             try:
-                await asyncio.to_thread(self.locks.alive)
+                self.locks.alive()
             except StoreError as exc:
-                log.warning("%s", exc)
+                if not self._quiet.is_set():
+                    log.warning("%s", exc)
                 self._lost = exc
 
     async def take(self, run_id: int, part: int) -> bool:
@@ -88,11 +97,11 @@ class Ownership:
         if self._lost is not None:
             raise self._lost
         # A session can only be lost after the process was silent for `idle` (>= 2 s); a
-        # check younger than FRESH therefore still holds, and after any stall the monotonic
+        # check younger than FRESH therefore still holds, and after any stall that
         # clock has moved on, so the first message after it checks again.
-        if time.monotonic() - self._checked < FRESH:
+        if _awake() - self._checked < FRESH:
             return
-        started = time.monotonic()  # before the check: a stall after it makes it stale
+        started = _awake()  # before the check: a stall after it makes it stale
         try:
             await asyncio.to_thread(self.locks.alive)
         except StoreError as exc:

@@ -32,14 +32,30 @@ class SessionLocks:
         self._mutex = threading.Lock()
         try:
             conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        except SQLAlchemyError as exc:
+            raise self._lost(exc) from None
+        try:
+            version = int(
+                conn.execute(select(func.current_setting("server_version_num"))).scalar_one()
+            )
+            if version < 140000:
+                raise StoreError(
+                    f"store {where}: several instances need PostgreSQL 14 or newer "
+                    "(idle_session_timeout), this server is older"
+                )
             # a session that says nothing for `idle` seconds is ended by the server, and its
             # locks with it: the heartbeat speaks far more often while this process runs
             conn.execute(
                 select(func.set_config("idle_session_timeout", f"{int(idle * 1000)}", False))
             )
             conn.execute(select(func.set_config("application_name", instance[:63], False)))
-        except SQLAlchemyError as exc:
-            raise self._lost(exc) from None
+        except BaseException as exc:
+            with contextlib.suppress(SQLAlchemyError):
+                conn.invalidate()
+                conn.close()
+            if isinstance(exc, SQLAlchemyError):
+                raise self._lost(exc) from None
+            raise
         self._conn: Connection | None = conn
 
     def _lost(self, exc: BaseException) -> StoreError:

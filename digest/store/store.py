@@ -77,6 +77,8 @@ def connect_args(dialect: str, timeouts: StoreTimeouts, *, rollback: bool) -> di
         "keepalives_idle": 10,
         "keepalives_interval": 5,
         "keepalives_count": 3,
+        # unanswered data (a half-open connection) fails after this, not after TCP's minutes
+        "tcp_user_timeout": int(max(timeouts.idle_in_transaction, timeouts.connect) * 1000),
         "options": " ".join(options),
     }
 
@@ -148,7 +150,10 @@ class Store(GroupRuns, SubscriberLinks):
                 with self._held.begin_nested():
                     yield self._held
             else:
-                with self.engine.begin() as conn:
+                # SQLite: the write lock from the start (BEGIN IMMEDIATE), so a transaction
+                # that reads before it writes waits its turn instead of failing at once
+                immediate = self.engine.connect().execution_options(immediate=True)
+                with immediate as conn, conn.begin():
                     yield conn
         except SQLAlchemyError as exc:
             raise StoreError(f"store {self.where}: cannot write ({one_line(exc)})") from None
