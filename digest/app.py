@@ -142,9 +142,11 @@ class Runner:
         with tempfile.TemporaryDirectory(prefix="digest-dry-run-") as scratch, ExitStack() as out:
             timeouts = self.config.store_timeouts
             if self.dry_run:
-                store = dry_run_copy(self.config.store_url, Path(scratch), timeouts=timeouts)
+                store = await asyncio.to_thread(  # copying and migrating block: off the loop
+                    dry_run_copy, self.config.store_url, Path(scratch), timeouts=timeouts
+                )
             else:
-                store = Store(self.config.store_url, timeouts=timeouts)
+                store = await asyncio.to_thread(Store, self.config.store_url, timeouts=timeouts)
             out.callback(store.close)
             if not self.dry_run:
                 out.enter_context(store.run_lock())

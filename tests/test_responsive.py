@@ -84,4 +84,5 @@ def test_health_probes_answer_within_250_ms_during_a_multi_second_run(
     took = asyncio.run(scenario())
     assert took > 2.0, took
     assert len(latencies) >= took / 0.3, (len(latencies), took)
+    print("slowest probes", [round(x, 3) for x in sorted(latencies)[-3:]])
     assert max(latencies) < 0.25, sorted(latencies)[-5:]

@@ -32,7 +32,9 @@ async def fetch_and_decide(
         fetched = await fetcher.fetch(
             location, source=source.name, etag=state.etag, last_modified=state.last_modified
         )
-        return decide(source, fetched, state, location=location)
+        # parsing a large listing takes a while: in a thread, so the event loop keeps
+        # answering (decide is pure)
+        return await asyncio.to_thread(decide, source, fetched, state, location=location)
     except SourceError as exc:
         return failed(str(exc))
     except Exception as exc:  # any input may break a parser in a new way; the run goes on

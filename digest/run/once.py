@@ -146,7 +146,9 @@ async def _send_chunk(
     opted = run.store.opted_out()
     keep = [s for s in members if s.email.casefold() not in opted]
     done.deliveries += [
-        DeliveryOutcome(s.name, s.email, status="opted-out") for s in members if s not in keep
+        DeliveryOutcome(s.name, s.email, status="opted-out")
+        for s in members
+        if s.email.casefold() in opted
     ]
     if not keep:
         return
