@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 from jinja2 import Environment
 
@@ -93,11 +94,20 @@ async def _next_chunk(run: Run, planned: GroupRun, pending: list[int]) -> int | 
     return None
 
 
+def _environment(templates: Path | None) -> Environment:
+    """The run's template environment with both digest templates loaded (compiled)."""
+    env = make_environment(templates)
+    for name in ("digest.html", "digest.txt"):
+        env.get_template(name)
+    return env
+
+
 async def send_phase(run: Run, planned: GroupRun, done: Done) -> None:
     """Send every chunk of the run this instance can hold, then wait on the chunks others
     hold: they finish them, or their sessions end and this instance takes them."""
     store, subs, size = run.store, run.config.subscribers, planned.chunk_size
-    env = make_environment(run.config.templates)  # once a run: every chunk shares its cards
+    # once a run (every chunk shares its cards), templates compiled on the planning thread
+    env = await run.planning(_environment, run.config.templates)
     pending = list(range(planned.chunks))
     try:
         if done.ranker is None:  # the run was fetched by another instance, or earlier
