@@ -38,7 +38,7 @@ from digest.state import (
     status,
     subscribers,
 )
-from digest.store import Store, dry_run_copy
+from digest.store import Store, dry_run_copy, store_exists
 
 Progress = Callable[[int, int], None]
 
@@ -131,12 +131,14 @@ class Runner:
         label: str = "all subscribers",
         fire: datetime | None = None,
         only: frozenset[str] | None = None,
+        create: bool = True,
     ) -> RunReport:
         """One pass: fetch, store, rank, send, record (digest.run.once), given a store
         session and an outbox. A real run on SQLite holds the store's run lock; on
         PostgreSQL instances running the same group (`label` names it, `fire` is the moment
         a `serve` job is for) share its chunks. A dry-run leaves the store as it was (a
-        throwaway copy, or a rolled-back transaction)."""
+        throwaway copy, or a rolled-back transaction). Without `create` a missing SQLite
+        store is a StoreError, not a new empty one."""
         settings = self.config.settings.store
         group = Group(label=label, fire=fire, failover=settings.failover_seconds)
         with tempfile.TemporaryDirectory(prefix="digest-dry-run-") as scratch, ExitStack() as out:
@@ -146,7 +148,9 @@ class Runner:
                     dry_run_copy, self.config.store_url, Path(scratch), timeouts=timeouts
                 )
             else:
-                store = await asyncio.to_thread(Store, self.config.store_url, timeouts=timeouts)
+                store = await asyncio.to_thread(
+                    Store, self.config.store_url, timeouts=timeouts, create=create
+                )
             out.callback(store.close)
             if not self.dry_run:
                 out.enter_context(store.run_lock())
@@ -266,11 +270,18 @@ async def serve(config: Config, *, on_report: Callable[[RunReport], None]) -> No
     goes to `on_report`."""
     from digest.service import serve as schedule
 
+    # once the store exists, a run never starts an empty one where it disappeared (opt-outs
+    # and the sent ledger would be lost, and everyone mailed again): it fails with a line
+    seen = [store_exists(config.store_url)]
+
     async def run_group(
         members: list[int], stop: asyncio.Event, label: str, fire: datetime | None
     ) -> None:
         runner = Runner(config.narrowed(members))
-        report = await runner.run(now=datetime.now(UTC), stop=stop, label=label, fire=fire)
+        report = await runner.run(
+            now=datetime.now(UTC), stop=stop, label=label, fire=fire, create=not seen[0]
+        )
+        seen[0] = seen[0] or store_exists(config.store_url)
         on_report(report)
 
     await schedule(

@@ -7,7 +7,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,7 +34,8 @@ def web_config(folder: Path, smtp_port: int, *, listing: str = "day1.xml", extra
     """A config whose digests carry links to a [web] endpoint on a free port."""
     port = free_port()
     web = (
-        f'\n[web]\nlisten = "127.0.0.1:{port}"\nbase_url = "http://127.0.0.1:{port}"\n'
+        f'\n[web]\nlisten = "127.0.0.1:{port}"\nallow_http = true\n'
+        f'base_url = "http://127.0.0.1:{port}"\n'
         'secret_env = "DIGEST_TEST_SECRET"\n'
     )
     return write_config(
@@ -55,11 +56,14 @@ def base_url(config: Path) -> str:
 
 
 @contextmanager
-def endpoint(config: Path, command: str = "web") -> Iterator[subprocess.Popen[str]]:
-    """`digest web` (or `serve`) running on the config, ready to answer; stopped after."""
+def endpoint(
+    config: Path, command: str = "web", *, options: Sequence[str] = ()
+) -> Iterator[subprocess.Popen[str]]:
+    """`digest [OPTIONS] web` (or `serve`) running on the config, ready to answer; stopped
+    after (unless the test stopped it and read its output)."""
     env = {**os.environ, "DIGEST_TEST_SECRET": SECRET, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "digest", command, "--config", str(config)],
+        [sys.executable, "-m", "digest", *options, command, "--config", str(config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -70,10 +74,10 @@ def endpoint(config: Path, command: str = "web") -> Iterator[subprocess.Popen[st
 
     def up() -> bool:
         try:
-            httpx.get(url, timeout=1)
+            answer = httpx.get(url, timeout=1)
         except httpx.HTTPError:
             return False
-        return True
+        return answer.status_code != 502  # a proxy in front answers before the endpoint
 
     try:
         assert wait_until(lambda: up() or proc.poll() is not None, timeout=30)
@@ -82,4 +86,5 @@ def endpoint(config: Path, command: str = "web") -> Iterator[subprocess.Popen[st
     finally:
         if proc.poll() is None:
             proc.terminate()
-        proc.communicate(timeout=30)
+        if proc.stderr is not None and not proc.stderr.closed:
+            proc.communicate(timeout=30)

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from digest.config.fields import (
     BaseUrl,
@@ -150,9 +150,22 @@ class WebSettings(Strict):
     and the variable holding the secret that signs them."""
 
     listen: ListenAddress = "127.0.0.1:8080"
+    # http:// links for local testing only: mail providers offer one-click over https alone,
+    # so such digests carry no List-Unsubscribe-Post
+    allow_http: bool = False
     base_url: BaseUrl
     secret_env: Text
     keep_days: int = Field(default=30, ge=1, le=3650)  # sent digests kept for "View in browser"
+
+    @field_validator("base_url")
+    @classmethod
+    def _https(cls, value: str, info: ValidationInfo) -> str:
+        if value.lower().startswith("http://") and not info.data.get("allow_http"):
+            raise ValueError(
+                f"expected an https:// address (one-click unsubscribe needs https), found "
+                f"{value!r}; for local testing only, set allow_http = true"
+            )
+        return value
 
 
 class Settings(Strict):

@@ -49,7 +49,9 @@ def build(config: Config, digest: Digest, env: Environment, *, now: datetime) ->
     links = digest_links(config, sub.email, to.message_id, now=now)
     if links is not None:  # the Message-ID is carried over, not derived again
         mailto = tuple(u for u in unsubscribe if u.lower().startswith("mailto:"))
-        to = replace(to, unsubscribe=(links.unsubscribe, *mailto), one_click=True)
+        # one-click (List-Unsubscribe-Post) only for https links: allow_http drops it
+        one_click = links.unsubscribe.lower().startswith("https://")
+        to = replace(to, unsubscribe=(links.unsubscribe, *mailto), one_click=one_click)
     rendered = render_digest(
         digest, env, unsubscribe=to.unsubscribe, view=links.view if links else None
     )

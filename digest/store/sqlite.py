@@ -4,6 +4,7 @@ dry-run works on."""
 from __future__ import annotations
 
 import fcntl
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,16 @@ from typing import Any
 from sqlalchemy import Connection
 
 from digest.errors import AlreadyRunningError, StoreError
+
+
+def identity(database: Path | None) -> tuple[int, int] | None:
+    """The file's (device, inode), None when it does not exist: a deleted or replaced
+    store has another."""
+    try:
+        found = os.stat(database) if database is not None else None
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino) if found is not None else None
 
 
 def pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -87,17 +87,30 @@ class Store(GroupRuns, SubscriberLinks):
     """The state store behind an SQLAlchemy engine (SQLite file or PostgreSQL)."""
 
     def __init__(
-        self, url: str, *, rollback: bool = False, timeouts: StoreTimeouts | None = None
+        self,
+        url: str,
+        *,
+        rollback: bool = False,
+        timeouts: StoreTimeouts | None = None,
+        create: bool = True,
     ) -> None:
         """Open (creating and migrating as needed) the store at `url`. With `rollback` the
         whole session is one transaction that `close` rolls back (a dry-run on PostgreSQL:
-        each write is a savepoint inside it, and the database ends as it began)."""
+        each write is a savepoint inside it, and the database ends as it began). Without
+        `create` a missing SQLite file is a StoreError: a service that saw it must not
+        start an empty one in its place."""
         self.url = url
         self.sqlite_path = sqlite_file(url)
         self.where = str(self.sqlite_path) if self.sqlite_path else safe_url(url)
         self.statements = 0  # SQL statements sent, for the run report and bench/instances.py
         self._held: Connection | None = None
         self._outer: RootTransaction | None = None
+        self._file: tuple[int, int] | None = None
+        if self.sqlite_path is not None and not create and not self.sqlite_path.exists():
+            raise StoreError(
+                f"store {self.where}: the file is gone (it was there when this process "
+                "started); restore it, or restart to begin a new, empty store"
+            )
         if self.sqlite_path is not None:
             try:
                 self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,6 +145,17 @@ class Store(GroupRuns, SubscriberLinks):
         except BaseException:
             self.close()
             raise
+        self._file = sqlite.identity(self.sqlite_path) if self.sqlite_path else None
+
+    def _still_there(self) -> None:
+        """StoreError when the SQLite file this store opened was deleted or replaced: its
+        open connections would go on writing to the unlinked file, and a write that no run
+        will ever read must not be reported as done."""
+        if self._file is not None and sqlite.identity(self.sqlite_path) != self._file:
+            raise StoreError(
+                f"store {self.where}: the file was deleted or replaced while in use; "
+                "nothing was written"
+            )
 
     @property
     def remote(self) -> bool:
@@ -145,6 +169,7 @@ class Store(GroupRuns, SubscriberLinks):
     def _write(self) -> Iterator[Connection]:
         """One transaction (a savepoint in rollback mode); any database failure becomes one
         clear StoreError line."""
+        self._still_there()
         try:
             if self._held is not None:
                 with self._held.begin_nested():
@@ -161,6 +186,7 @@ class Store(GroupRuns, SubscriberLinks):
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         """One read; any database failure becomes one clear StoreError line."""
+        self._still_there()
         try:
             if self._held is not None:
                 yield self._held

@@ -1,21 +1,27 @@
 """The subscriber endpoint as a Starlette app: one-click unsubscribe (RFC 8058) and its
 confirmation page, resubscribe, a sent digest in the browser, and health. A GET never
 changes anything; a bad token is a plain 404; every answer carries strict security
-headers, and no page needs (or has) a script."""
+headers, and no page needs (or has) a script. Its paths work at the root and under the
+path of `base_url` (a reverse proxy that strips that prefix, or one that does not)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import Message
 
 from digest.config.values import Config
 from digest.errors import StoreError
@@ -24,6 +30,9 @@ from digest.store import Store, store_exists
 from digest.web.tokens import UNSUBSCRIBE, VIEW, verify
 
 MAX_BODY = 4096  # a one-click POST is 26 bytes; nothing we accept is larger
+BODY_SECONDS = 10  # for the whole body: a client that stalls mid-body gets a 408
+RETRY_SECONDS = "30"  # Retry-After on a 503
+log = logging.getLogger("digest.web")
 PAGE_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "base-uri 'none'; frame-ancestors 'none'"
@@ -57,12 +66,20 @@ class Pages:
             loader=FileSystemLoader(str(bundled_templates())),
             autoescape=select_autoescape(enabled_extensions=("html",), default=True),
         )
+        self.prefix = urlsplit(config.settings.web.base_url).path if config.settings.web else ""
+        self.env.globals["prefix"] = self.prefix
         self._store: Store | None = None
+        # a store this process has seen is never created again: an opt-out written to a new,
+        # empty file where the real one was deleted would be lost to the runs
+        self._seen = store_exists(config.store_url)
 
     def store(self) -> Store:
         """The store, opened on first use (StoreError when it cannot be)."""
         if self._store is None:
-            self._store = Store(self.config.store_url, timeouts=self.config.store_timeouts)
+            self._store = Store(
+                self.config.store_url, timeouts=self.config.store_timeouts, create=not self._seen
+            )
+            self._seen = True
         return self._store
 
     def close(self) -> None:
@@ -89,7 +106,22 @@ class Pages:
         )
 
     async def _call(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-        return await run_in_threadpool(fn, *args, **kw)
+        try:
+            return await run_in_threadpool(fn, *args, **kw)
+        except StoreError:
+            held = self._store
+            if held is not None and held.sqlite_path is not None:
+                self.close()  # a file restored in its place is opened afresh next time
+            raise
+
+    def bad_request(self) -> Response:
+        """The same 400 page for any POST that is not a one-click or the page's button."""
+        return self.page(
+            "message",
+            400,
+            title="Not understood",
+            message="This request is not an unsubscribe or resubscribe; nothing was changed.",
+        )
 
     async def unsubscribe_page(self, request: Request) -> Response:
         """GET /u/TOKEN: the address and one button; changes nothing (scanners fetch links)."""
@@ -108,7 +140,7 @@ class Pages:
             email=email,
             opted_out=since is not None,
             since=since[:10] if since else None,
-            action=f"/u/{token}",
+            action=f"{self.prefix}/u/{token}",
         )
 
     async def unsubscribe_post(self, request: Request) -> Response:
@@ -118,10 +150,19 @@ class Pages:
         email = verify(self.secret, UNSUBSCRIBE, token, now=self.clock())
         if email is None:
             return self.not_found()
-        body = await _body(request)
+        try:
+            async with asyncio.timeout(BODY_SECONDS):
+                body = await _body(request)
+        except TimeoutError:
+            return self.page("message", 408, title="Too slow", message="Nothing was changed.")
+        except ClientDisconnect:
+            log.info("client went away mid-body: %s /u/…; nothing was changed", request.method)
+            return Response(status_code=400)  # nobody is there to read it
         if body is None:
-            return _secure(PlainTextResponse("request too large", status_code=413))
-        form = parse_qs(body.decode("utf-8", "replace"), max_num_fields=8)
+            return self.page("message", 413, title="Too large", message="Nothing was changed.")
+        form = await _form(request, body)
+        if form is None:
+            return self.bad_request()
         try:
             if form.get("action") == ["resubscribe"]:
                 await self._call(lambda: self.store().opt_in(email))
@@ -133,13 +174,12 @@ class Pages:
                 await self._call(lambda: self.store().opt_out(email, now=now, via="link"))
                 opted_out = True
             else:
-                return _secure(PlainTextResponse("expected List-Unsubscribe=One-Click", 400))
+                return self.bad_request()
         except StoreError:
             return self.unavailable()
         title = "Unsubscribed" if opted_out else "Subscribed again"
-        return self.page(
-            "done", title=title, email=email, opted_out=opted_out, action=f"/u/{token}"
-        )
+        action = f"{self.prefix}/u/{token}"
+        return self.page("done", title=title, email=email, opted_out=opted_out, action=action)
 
     async def digest_page(self, request: Request) -> Response:
         """GET /d/TOKEN: the digest exactly as it was sent."""
@@ -161,13 +201,16 @@ class Pages:
         def verdict_now() -> Any:
             # through the endpoint's own store once a run has created it: a probe every few
             # seconds then opens nothing, and before the first run it creates nothing
-            held = self.store() if store_exists(self.config.store_url) else None
+            there = self._seen or store_exists(self.config.store_url)
+            held = self.store() if there else None
             return health(self.config, now=self.clock(), store=held)
 
         try:
             verdict = await self._call(verdict_now)
         except StoreError as exc:
-            return _secure(JSONResponse({"ok": False, "why": str(exc)}, status_code=503))
+            answer = JSONResponse({"ok": False, "why": str(exc)}, status_code=503)
+            answer.headers["Retry-After"] = RETRY_SECONDS
+            return _secure(answer)
         body = {"ok": verdict.ok, "why": verdict.why}
         return _secure(JSONResponse(body, status_code=200 if verdict.ok else 503))
 
@@ -178,12 +221,25 @@ class Pages:
 
     def unavailable(self) -> Response:
         """The store cannot be reached: try again later, nothing was changed."""
-        return self.page(
+        answer = self.page(
             "message",
             503,
             title="Try again later",
-            message=("The digest's database cannot be reached right now; nothing was changed."),
+            message="The digest's database cannot be reached right now; nothing was changed.",
         )
+        answer.headers["Retry-After"] = RETRY_SECONDS
+        return answer
+
+    def busy(self) -> Response:
+        """Every request slot is taken (digest.web.guard): try again shortly."""
+        answer = self.page(
+            "message",
+            503,
+            title="Try again later",
+            message="Too many requests right now; nothing was changed.",
+        )
+        answer.headers["Retry-After"] = RETRY_SECONDS
+        return answer
 
     async def missing(self, request: Request, exc: Exception) -> Response:
         """Any other path or method."""
@@ -203,16 +259,43 @@ async def _body(request: Request) -> bytes | None:
     return body
 
 
+async def _form(request: Request, body: bytes) -> dict[str, list[str]] | None:
+    """The POST's fields, from a urlencoded or a multipart/form-data body (RFC 8058 allows
+    both), or None when it is neither or holds a file or too many fields."""
+    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if kind != "multipart/form-data":
+        try:
+            return parse_qs(body.decode("utf-8", "replace"), max_num_fields=8)
+        except ValueError:
+            return None
+
+    async def replay() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        form = await Request(request.scope, replay).form(max_files=0, max_fields=8)
+    except (HTTPException, MultiPartException):
+        return None
+    fields: dict[str, list[str]] = {}
+    for key, value in form.multi_items():
+        if not isinstance(value, str):
+            return None
+        fields.setdefault(key, []).append(value)
+    return fields
+
+
 def make_app(config: Config, *, clock: Clock | None = None) -> tuple[Starlette, Pages]:
     """The endpoint for `config` ([web] must be set), and its pages (close them after)."""
     pages = Pages(config, clock=clock)
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/u/{token}", pages.unsubscribe_page, methods=["GET"]),
         Route("/u/{token}", pages.unsubscribe_post, methods=["POST"]),
         Route("/d/{token}", pages.digest_page, methods=["GET"]),
         Route("/healthz", pages.healthz, methods=["GET"]),
         Route("/static/web.css", pages.stylesheet, methods=["GET"]),
     ]
+    if pages.prefix:  # a proxy that passes the path on as it is
+        routes = [Mount(pages.prefix, routes=list(routes)), *routes]
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         404: pages.missing,
         405: pages.missing,
