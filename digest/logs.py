@@ -24,7 +24,8 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup(fmt: str = "text", level: str = "info") -> None:
-    """Send the 'digest' loggers (and APScheduler's warnings) to stderr."""
+    """Send the 'digest' loggers, and every other library's warnings (the root logger:
+    APScheduler, asyncio, the web server), to stderr in one format."""
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
@@ -34,7 +35,7 @@ def setup(fmt: str = "text", level: str = "info") -> None:
                 "%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S%z"
             )
         )
-    for name, lvl in (("digest", level.upper()), ("apscheduler", "WARNING")):
+    for name, lvl in (("digest", level.upper()), ("", "WARNING")):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(lvl)

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -467,3 +467,32 @@ def test_a_dropped_postgresql_database_gets_503_and_the_endpoint_recovers(
             lambda: httpx.post(leave, content=ONE_CLICK, headers=FORM).status_code == 200, 10
         )
     assert "unsubscribed" in _state(capsys, config)
+
+
+@pytest.mark.slow
+def test_serve_never_starts_an_empty_store_where_the_one_it_saw_disappeared(
+    tmp_path: Path, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`digest serve` on an existing store that is deleted before its next send: that run
+    stops with one line saying the file is gone, sends nothing, creates no store, and the
+    service stays up until SIGTERM (exit 0)."""
+    config, _ = _ready(tmp_path, smtp_server, capsys)
+    sent = len(smtp_server.received)
+    at = (datetime.now(UTC) + timedelta(seconds=4)).strftime("%H:%M:%S")
+    days = '["mon", "tue", "wed", "thu", "fri", "sat", "sun"]'
+    with config.open("a") as out:
+        out.write(f'\n[schedule]\ntime = "{at}"\ntimezone = "UTC"\ndays = {days}\n')
+    store = tmp_path / "state" / "digest.sqlite3"
+    with endpoint(config, "serve", options=("--log-format", "json")) as proc:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{store}{suffix}").unlink(missing_ok=True)
+        assert proc.stderr is not None
+        lines: list[str] = []
+        while not any("run failed" in line for line in lines) and len(lines) < 200:
+            lines.append(proc.stderr.readline())
+        proc.send_signal(signal.SIGTERM)
+        _, rest = proc.communicate(timeout=30)
+    failed = [json.loads(line)["message"] for line in lines if "run failed" in line]
+    assert len(failed) == 1 and "the file is gone" in failed[0], lines
+    assert proc.returncode == 0 and "Traceback" not in rest
+    assert not store.exists() and len(smtp_server.received) == sent
