@@ -59,3 +59,36 @@ def test_mailto_only_where_allowed() -> None:
         web_url("mailto:leave@example.org", schemes=("http", "https", "mailto"))
         == "mailto:leave@example.org"
     )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://example.org/p?id=1&region=eu",
+        "https://example.org/p?a=1&copy=2",
+        "https://example.org/p?a=1&not=3",
+        "https://example.org/p?a=1&reg&lang=en&para=4&sect=5",
+    ],
+)
+def test_a_query_string_that_looks_like_entities_survives(value: str) -> None:
+    """'&region=', '&copy=', '&not=' are parameters, not HTML entities: the link comes back
+    as it was given, not as '®ion=', '©=' or '¬='."""
+    assert web_url(value) == value
+    assert web_url(value.removeprefix("https://example.org"), "https://example.org/f") == value
+
+
+def test_a_double_encoded_link_is_decoded_once_more_only() -> None:
+    """A reference a double-encoding feed left ('&amp;') is decoded once; what that leaves
+    is kept as it is."""
+    assert web_url("https://example.org/p?a=1&amp;b=2") == "https://example.org/p?a=1&b=2"
+    assert web_url("https://example.org/p?a=1&amp;amp;b=2") == "https://example.org/p?a=1&amp;b=2"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["&#106;avascript:alert(1)", "&amp;#106;avascript:alert(1)", "&#x6A;avascript:alert(1)"],
+)
+def test_an_entity_hidden_scheme_is_refused_even_with_a_base(value: str) -> None:
+    """A scheme hidden behind one or two layers of references is refused, also where a base
+    would otherwise make the text a relative link."""
+    assert web_url(value, "https://lab.example/feed.xml") is None
