@@ -1,5 +1,6 @@
 """The HTML part in a real browser: headless Chromium at phone and desktop widths shows every
-title with no horizontal overflow; screenshots are kept in test-artifacts/."""
+title with no horizontal overflow; screenshots are kept in test-artifacts/, and on request
+(DIGEST_SCREENSHOTS) the docs' light and dark screenshots of a real digest are made."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -148,3 +150,71 @@ def test_email_fits_and_shows_every_title(tmp_path: Path, width: int) -> None:
         check=True,
     )
     assert shot.stat().st_size > 10_000
+
+
+# The docs' screenshots: a real digest (the demo config's bundled listings, Ada's keywords) at
+# 600 px, in the light and the dark scheme. Made only on request, so a test run never rewrites
+# committed images: DIGEST_SCREENSHOTS=docs/img python -m pytest tests/test_render_browser.py
+SCREENSHOTS = os.environ.get("DIGEST_SCREENSHOTS", "")
+SCREENSHOT_SIZE = (600, 1000)  # width x height in px: the top of the digest, several cards
+
+
+@pytest.mark.skipif(not SCREENSHOTS, reason="set DIGEST_SCREENSHOTS=docs/img to remake them")
+def test_docs_screenshots_of_a_real_digest(tmp_path: Path) -> None:
+    """With DIGEST_SCREENSHOTS set, the demo config's preview for Ada is shot at 600 px in
+    the light and the dark colour scheme into that folder as digest-light.png and
+    digest-dark.png."""
+    chromium = _chromium()
+    shutil.copytree(
+        ROOT / "examples", tmp_path / "examples", ignore=shutil.ignore_patterns("outbox", "state")
+    )
+    # a fixed day, so the images change only when the digest's look does
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "digest",
+            "preview",
+            "--config",
+            str(tmp_path / "examples" / "demo.toml"),
+            "--subscriber",
+            "Ada Lovelace",
+            "--out",
+            str(tmp_path / "out"),
+            "--now",
+            "2025-09-16T07:30:00+00:00",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (html,) = (tmp_path / "out").glob("*.html")
+    folder = Path(SCREENSHOTS)
+    folder = folder if folder.is_absolute() else ROOT / folder
+    folder.mkdir(parents=True, exist_ok=True)
+    width, height = SCREENSHOT_SIZE
+    for scheme, flags in (("light", []), ("dark", ["--force-dark-mode"])):
+        shot = folder / f"digest-{scheme}.png"
+        subprocess.run(
+            [
+                chromium,
+                *CHROMIUM_FLAGS,
+                *flags,
+                f"--user-data-dir={tmp_path / f'profile-{scheme}'}",
+                f"--window-size={width},{height}",
+                f"--screenshot={shot}",
+                html.as_uri(),
+            ],
+            capture_output=True,
+            timeout=120,
+            check=True,
+        )
+        assert png_size(shot.read_bytes()) == SCREENSHOT_SIZE
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """A PNG's width and height from its IHDR chunk (ValueError when it is no PNG)."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        raise ValueError("not a PNG file")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
