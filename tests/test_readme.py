@@ -1,4 +1,6 @@
-"""The README's offline commands run as written, so the quickstart never rots."""
+"""The README's offline commands run as written, and so do those of the docs' getting-started
+page (the first bash block under "## Try it offline", its cron line and systemd unit), so
+neither the quickstart nor the first page a new user reads ever rots."""
 
 from __future__ import annotations
 
@@ -17,12 +19,51 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.slow  # starts the CLI or servers in processes
 
 
-def _quickstart() -> list[str]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("## Quickstart", 1)[1]
+GETTING_STARTED = ROOT / "docs" / "getting-started.md"
+
+
+def _first_bash_block(page: Path, heading: str) -> list[str]:
+    """The non-empty lines of the first bash block under `heading` on `page`."""
+    text = page.read_text(encoding="utf-8")
+    assert f"\n{heading}\n" in text, f"{page.name} has a {heading!r} heading"
+    section = text.split(f"\n{heading}\n", 1)[1]
     block = re.search(r"```bash\n(.*?)```", section, re.DOTALL)
-    assert block, "README quickstart has a bash block"
+    assert block, f"{page.name}: {heading!r} has a bash block"
     return [line.strip() for line in block.group(1).splitlines() if line.strip()]
+
+
+def _quickstart() -> list[str]:
+    return _first_bash_block(ROOT / "README.md", "## Quickstart")
+
+
+def _offline() -> list[str]:
+    """The docs' offline commands: the convention is the first bash block under
+    "## Try it offline" on the getting-started page (a comment there says so)."""
+    return _first_bash_block(GETTING_STARTED, "## Try it offline")
+
+
+def _run_offline(lines: list[str], folder: Path) -> tuple[dict[str, bytes], list[str]]:
+    """Run each `digest ...` line as written in a copy of the checkout's examples under
+    `folder`; check they exit 0, create no state and change no file; return the created
+    files and each command's stdout."""
+    shutil.copytree(
+        ROOT / "examples", folder / "examples", ignore=shutil.ignore_patterns("outbox", "state")
+    )
+    before = _tree(folder)
+    commands = [line for line in lines if line.startswith("digest ")]
+    assert commands
+    outputs = []
+    for line in commands:
+        argv = [sys.executable, "-m", "digest", *shlex.split(line)[1:]]
+        done = subprocess.run(argv, cwd=folder, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, line + "\n" + done.stdout + done.stderr
+        outputs.append(done.stdout)
+    after = _tree(folder)
+    created = sorted(set(after) - set(before))
+    assert all(name.startswith("examples/outbox/") for name in created), created
+    assert all(after[name] == before[name] for name in before)
+    assert not (folder / "examples" / "state").exists()
+    return {name: after[name] for name in created}, outputs
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -44,26 +85,29 @@ def test_quickstart_has_install_dry_run_and_test_commands() -> None:
 def test_quickstart_dry_run_works_offline_and_changes_nothing_else(tmp_path: Path) -> None:
     """The README's dry-run command, run in a copy of the checkout's examples, writes one
     parseable .eml per subscriber, creates no state and leaves every other file untouched."""
-    shutil.copytree(
-        ROOT / "examples", tmp_path / "examples", ignore=shutil.ignore_patterns("outbox", "state")
-    )
-    before = _tree(tmp_path)
-    commands = [line for line in _quickstart() if line.startswith("digest ")]
-    assert commands
-    for line in commands:
-        argv = [sys.executable, "-m", "digest", *shlex.split(line)[1:]]
-        done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert "written" in done.stdout
-    after = _tree(tmp_path)
-    created = sorted(set(after) - set(before))
-    assert created and all(name.startswith("examples/outbox/") for name in created)
-    assert all(after[name] == before[name] for name in before)
-    assert not (tmp_path / "examples" / "state").exists()
-    for name in created:
-        msg = message_from_bytes(after[name], policy=policy.default)
+    created, outputs = _run_offline(_quickstart(), tmp_path)
+    assert all("written" in out for out in outputs)
+    for data in created.values():
+        msg = message_from_bytes(data, policy=policy.default)
         assert msg.get_content_type() == "multipart/alternative"
     assert len(created) == 3
+
+
+def test_getting_started_offline_commands_run_and_change_nothing_else(tmp_path: Path) -> None:
+    """The docs' "Try it offline" commands (which include the README's dry-run) run as
+    written with no network or secrets, write only into examples/outbox/ (a parseable .eml
+    per subscriber among them) and create no state."""
+    lines = _offline()
+    readme_dry_runs = [line for line in _quickstart() if line.startswith("digest ")]
+    assert set(readme_dry_runs) <= set(lines), "the docs repeat the README's dry-run"
+    created, _ = _run_offline(lines, tmp_path)
+    emails = [
+        message_from_bytes(data, policy=policy.default)
+        for name, data in created.items()
+        if name.endswith(".eml")
+    ]
+    assert len(emails) >= 3
+    assert all(msg.get_content_type() == "multipart/alternative" for msg in emails)
 
 
 def test_every_command_has_help() -> None:
@@ -95,12 +139,12 @@ def test_quickstart_virtualenv_line_makes_a_venv(tmp_path: Path) -> None:
 
 
 def _blocks(kind: str) -> list[str]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = GETTING_STARTED.read_text(encoding="utf-8")
     return re.findall(rf"```{kind}\n(.*?)```", text, re.DOTALL)
 
 
 def _as_here(command: str) -> list[str]:
-    """A README command for /opt/paper-digest, pointed at this checkout and the demo config,
+    """A getting-started command for /opt/paper-digest, pointed at this checkout and the demo config,
     as a dry-run (no network, no state)."""
     argv = shlex.split(command.split(">>")[0])
     assert argv[0] == "/opt/paper-digest/.venv/bin/digest", (
