@@ -41,15 +41,18 @@ def web_url(value: object, base: str = "", *, schemes: tuple[str, ...] = WEB) ->
     if not text or len(text) > MAX_URL:
         return None
     base_url = web_url(base, schemes=WEB) if base else None
-    if base and base_url is None and not urlsplit(text).scheme:
-        return None
     # The scheme is judged on a copy decoded as far as any reader might decode it
     # (`&amp;#106;avascript:` hides twice), so no disguise gets past it.
     probe = _CONTROL.sub("", html.unescape(html.unescape(text)))
-    text, scheme = _scheme(text, base_url or "")
-    _, probe_scheme = _scheme(probe, base_url or "")
-    if scheme not in schemes or probe_scheme != scheme:
-        return None
-    if scheme in WEB and not urlsplit(text).netloc:
+    try:
+        if base and base_url is None and not urlsplit(text).scheme:
+            return None
+        text, scheme = _scheme(text, base_url or "")
+        _, probe_scheme = _scheme(probe, base_url or "")
+        if scheme not in schemes or probe_scheme != scheme:
+            return None
+        if scheme in WEB and not urlsplit(text).netloc:
+            return None
+    except ValueError:  # "http://[oops/": urllib's word for a URL that is no URL
         return None
     return text

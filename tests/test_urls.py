@@ -21,6 +21,8 @@ HOSTILE = [
     "ftp://example.org/x",
     "http:///nohost",
     "//evil.example/x",
+    "http://[not-an-address/x",
+    "https://[::1/",
     "",
     None,
     42,

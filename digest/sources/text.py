@@ -10,9 +10,10 @@ from html.parser import HTMLParser
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
 
 
-def collapse(text: str | None) -> str:
-    """Collapse all runs of whitespace (hard line breaks included) to single spaces."""
-    if not text:
+def collapse(text: object) -> str:
+    """Collapse all runs of whitespace (hard line breaks included) to single spaces; what is
+    not a string (a lenient parser's leftovers) is ''."""
+    if not isinstance(text, str) or not text:
         return ""
     return " ".join(_CONTROL.sub(" ", text).split())
 
