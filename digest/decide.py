@@ -16,18 +16,25 @@ from digest.sources.base import Listing, SourceSettings
 @dataclass(frozen=True)
 class Decision:
     """What to do with one fetch: the outcome's status, the papers to store (news only),
-    the feed state to remember (None: keep the old one), and why it failed."""
+    the feed state to remember (None: keep the old one), why it failed, and the XML error
+    its document was read past."""
 
     status: SourceStatus
     papers: tuple[Paper, ...] = ()
     listed: int = 0
     state: FeedState | None = None
     error: str | None = None
+    recovered: str | None = None
 
     def outcome(self, name: str, new: int = 0) -> SourceOutcome:
         """The run report's line for this source, with `new` papers stored."""
         return SourceOutcome(
-            name=name, status=self.status, papers=len(self.papers), new=new, error=self.error
+            name=name,
+            status=self.status,
+            papers=len(self.papers),
+            new=new,
+            error=self.error,
+            recovered=self.recovered,
         )
 
 
@@ -46,7 +53,7 @@ def http_error(source: SourceSettings, fetched: Fetched, location: str) -> str |
     if status is None or status < 400:
         return None
     try:
-        source.parse(fetched.body, fetched.url)
+        source.parse(fetched.body, fetched.url, fetched.headers)
     except SourceReportedError as exc:
         return f"HTTP {status}: {exc}"
     except SourceError:
@@ -85,7 +92,7 @@ def decide(
     if error is not None:
         return failed(error)
     try:
-        listing = source.parse(fetched.body, fetched.url or location)
+        listing = source.parse(fetched.body, fetched.url or location, fetched.headers)
     except SourceError as exc:
         return failed(str(exc))
     news = tuple(p for p in listing.papers if is_news(p, source.announce_types))
@@ -94,6 +101,7 @@ def decide(
         papers=news,
         listed=len(listing.papers),
         state=next_state(state, fetched, listing),
+        recovered=listing.recovered,
     )
 
 

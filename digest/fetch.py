@@ -21,6 +21,7 @@ from digest import __version__
 from digest.decode import Decoder
 from digest.errors import SourceError
 from digest.models import Fetched
+from digest.sources.document import feed_headers
 
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 ARXIV_HOSTS = ("arxiv.org",)
@@ -317,6 +318,7 @@ class Fetcher:
                     body=bytes(body),
                     http_status=resp.status_code,
                     url=url,
+                    headers=feed_headers(resp.headers),
                     **validators,
                 ),
                 retry_after,

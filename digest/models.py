@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
@@ -113,7 +114,8 @@ class Sent:
 
 @dataclass(frozen=True)
 class Fetched:
-    """One fetch's outcome: a body (status 'ok'), or nothing new ('not-modified')."""
+    """One fetch's outcome: a body (status 'ok'), or nothing new ('not-modified'), and the
+    response headers a parser reads (Content-Type, -Location, -Language, lower-case names)."""
 
     status: Literal["ok", "not-modified"]
     body: bytes = b""
@@ -121,6 +123,7 @@ class Fetched:
     etag: str | None = None
     last_modified: str | None = None
     url: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -134,13 +137,15 @@ class FeedState:
 
 @dataclass(frozen=True)
 class SourceOutcome:
-    """How one source fared in one run."""
+    """How one source fared in one run; `recovered` names the XML error its document had
+    that the parser read past without losing items (e.g. 'undefined entity, line 40')."""
 
     name: str
     status: SourceStatus
     papers: int = 0
     new: int = 0
     error: str | None = None
+    recovered: str | None = None
 
 
 @dataclass(frozen=True)

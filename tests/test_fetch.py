@@ -84,6 +84,33 @@ async def test_redirects_are_followed(http_server: HttpServer) -> None:
     assert result.body == b"<rss/>" and result.url.endswith("/new")
 
 
+async def test_a_fetch_keeps_the_headers_a_parser_reads_and_no_others(
+    http_server: HttpServer,
+) -> None:
+    """Content-Type, Content-Location and Content-Language of the final response reach the
+    parser (lower-case names); cookies and the rest of the response do not."""
+    http_server.routes["/old"] = Reply(
+        b"", status=302, headers={"Location": "/f", "Content-Type": "text/html"}
+    )
+    http_server.routes["/f"] = Reply(
+        b"<rss/>",
+        headers={
+            "Content-Type": "application/rss+xml; charset=windows-1251",
+            "Content-Location": "/feeds/main.xml",
+            "Content-Language": "ru",
+            "Set-Cookie": "session=secret",
+            "X-Powered-By": "feeds",
+        },
+    )
+    async with Fetcher() as f:
+        result = await f.fetch(http_server.url("/old"))
+    assert dict(result.headers) == {
+        "content-type": "application/rss+xml; charset=windows-1251",
+        "content-location": "/feeds/main.xml",
+        "content-language": "ru",
+    }
+
+
 async def test_local_paths_and_file_urls_read_the_same_bytes(
     tmp_path: pytest.TempPathFactory,
 ) -> None:

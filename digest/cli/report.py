@@ -32,6 +32,8 @@ def format_report(report: RunReport, *, outbox: Path | None = None) -> list[str]
     lines.append(f"ranking: {report.ranker}")
     for s in report.sources:
         detail = s.error if s.error else f"{plural(s.papers, 'paper')}, {s.new} new"
+        if s.recovered and not s.error:
+            detail += f" (recovered: {s.recovered})"
         lines.append(f"  {s.status:<12} {s.name}: {detail}")
     verb = "written" if report.dry_run else "sent"
     done = [d for d in report.deliveries if d.status in ("sent", "written")]
@@ -46,6 +48,8 @@ def format_report(report: RunReport, *, outbox: Path | None = None) -> list[str]
             detail = "nothing new, no email"
         elif d.status == "opted-out":
             detail = "unsubscribed through their link, no email"
+        elif d.error in report.errors:  # the run's own error, printed once below
+            detail = "not sent (see the error below)"
         else:
             detail = d.error or "failed"
         lines.append(f"  {d.status:<12} {d.subscriber} <{d.email}>: {detail}")

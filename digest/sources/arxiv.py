@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Annotated, Literal
 from urllib.parse import quote
@@ -21,9 +21,11 @@ def endpoint(categories: Sequence[str]) -> str:
     return BASE + "+".join(quote(c, safe=".-") for c in categories)
 
 
-def parse(body: bytes, *, source: str, base: str = "") -> Listing:
+def parse(
+    body: bytes, *, source: str, base: str = "", headers: Mapping[str, str] | None = None
+) -> Listing:
     """Parse an arXiv listing; a 'Feed error' document raises SourceReportedError."""
-    return feed.parse(body, source=source, base=base)
+    return feed.parse(body, source=source, base=base, headers=headers)
 
 
 class ArxivSource(SourceSettings):
@@ -38,6 +40,8 @@ class ArxivSource(SourceSettings):
         """The listing of the configured categories (the feed always shows the latest day)."""
         return endpoint(self.categories)
 
-    def parse(self, body: bytes, base: str = "") -> Listing:
+    def parse(
+        self, body: bytes, base: str = "", headers: Mapping[str, str] | None = None
+    ) -> Listing:
         """An arXiv RSS/Atom listing."""
-        return parse(body, source=self.name, base=base)
+        return parse(body, source=self.name, base=base, headers=headers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date
 from typing import Literal
@@ -29,10 +30,11 @@ def endpoint(query: str, max_results: int) -> str:
     return f"{BASE}?{urlencode(params)}"
 
 
-def parse(body: bytes, *, source: str) -> Listing:
+def parse(body: bytes, *, source: str, headers: Mapping[str, str] | None = None) -> Listing:
     """Parse an API response; its in-band error entry (title 'Error') raises
     SourceReportedError instead of becoming a paper."""
-    doc = feed.load(body, source=source)
+    loaded = feed.load(body, source=source, headers=headers)
+    doc = loaded.doc
     for entry in doc.entries:
         ident = collapse(entry.get("id"))
         if "/api/errors" in ident or collapse(entry.get("title")) == "Error":
@@ -45,14 +47,16 @@ def parse(body: bytes, *, source: str) -> Listing:
         paper = feed.entry_to_paper(entry, source=source)
         if paper is None:
             continue
-        primary = collapse((entry.get("arxiv_primary_category") or {}).get("term"))
+        category = entry.get("arxiv_primary_category")
+        primary = collapse(category.get("term")) if isinstance(category, dict) else ""
         if primary:
             rest = tuple(c for c in paper.categories if c != primary)
             paper = replace(paper, categories=(primary, *rest))
         if paper.arxiv_id:
             paper = replace(paper, link=f"https://arxiv.org/abs/{paper.arxiv_id}")
         papers.append(paper)
-    return Listing(papers=tuple(papers), title=collapse(doc.feed.get("title")), batch=None)
+    title = collapse(doc.feed.get("title"))
+    return Listing(papers=tuple(papers), title=title, batch=None, recovered=loaded.recovered)
 
 
 class ArxivApiSource(SourceSettings):
@@ -66,6 +70,8 @@ class ArxivApiSource(SourceSettings):
         """The search URL."""
         return endpoint(self.query, self.max_results)
 
-    def parse(self, body: bytes, base: str = "") -> Listing:
+    def parse(
+        self, body: bytes, base: str = "", headers: Mapping[str, str] | None = None
+    ) -> Listing:
         """An API response (its in-band error entry raises SourceReportedError)."""
-        return parse(body, source=self.name)
+        return parse(body, source=self.name, headers=headers)

@@ -3,6 +3,7 @@ whose `endpoint` and `parse` each source type fills in; pure."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -14,11 +15,13 @@ from digest.models import Paper
 
 @dataclass(frozen=True)
 class Listing:
-    """What one fetched document held: its papers and when its batch was published."""
+    """What one fetched document held: its papers, when its batch was published, and the
+    XML error its parser recovered from (for the run report; None when there was none)."""
 
     papers: tuple[Paper, ...]
     title: str = ""
     batch: datetime | None = None
+    recovered: str | None = None
 
 
 class SourceSettings(Strict):
@@ -36,9 +39,12 @@ class SourceSettings(Strict):
         """The URL to fetch for a run on `day` when no `url` is configured."""
         raise NotImplementedError(f"source type {self.type!r} needs a url")
 
-    def parse(self, body: bytes, base: str = "") -> Listing:
+    def parse(
+        self, body: bytes, base: str = "", headers: Mapping[str, str] | None = None
+    ) -> Listing:
         """Turn this source's fetched bytes into a Listing (SourceError when they are not);
-        `base` is the URL they came from, for relative links."""
+        `base` is the URL they came from, for relative links, and `headers` the response
+        headers a parser may use (Content-Type, Content-Location, Content-Language)."""
         raise NotImplementedError
 
     def location(self, day: date) -> str:

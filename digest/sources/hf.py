@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 from typing import Any, Literal
@@ -191,7 +192,9 @@ class HfDailySource(SourceSettings):
         """The configured day's papers, else the run's day."""
         return daily_endpoint(self.date or day)
 
-    def parse(self, body: bytes, base: str = "") -> Listing:
+    def parse(
+        self, body: bytes, base: str = "", headers: Mapping[str, str] | None = None
+    ) -> Listing:
         """The daily_papers JSON or the papers HTML page."""
         return parse(body, source=self.name)
 
@@ -205,6 +208,8 @@ class HfTrendingSource(SourceSettings):
         """The trending list (the same whatever the day)."""
         return trending_endpoint()
 
-    def parse(self, body: bytes, base: str = "") -> Listing:
+    def parse(
+        self, body: bytes, base: str = "", headers: Mapping[str, str] | None = None
+    ) -> Listing:
         """The daily_papers JSON or the papers HTML page."""
         return parse(body, source=self.name)
