@@ -241,7 +241,7 @@ async def send_test_email(config: Config, address: str, *, now: datetime) -> str
 
 @dataclass(frozen=True)
 class SourceCheck:
-    """One source fetched once by `check --connect`: how many papers it listed, or why not."""
+    """One source fetched once by `digest check`: how many papers it listed, or why not."""
 
     name: str
     papers: int = 0

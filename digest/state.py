@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from digest.config.values import Config, split_listen
+from digest.errors import StoreError
 from digest.health import (
     Health,
     Status,
@@ -80,9 +81,12 @@ def status(config: Config, runs: int = 5, *, store: Store | None = None) -> Stat
 
 
 def health(config: Config, *, now: datetime, store: Store | None = None) -> Health:
-    """Healthy when the store reads and the newest run finished recently and reached at
-    least one source."""
-    return healthy(status(config, runs=1, store=store), now)
+    """Healthy when the store opens and reads and the newest run finished recently and
+    reached at least one source."""
+    try:
+        return healthy(status(config, runs=1, store=store), now)
+    except StoreError as exc:
+        return Health(False, str(exc))
 
 
 def health_check(config: Config, *, now: datetime) -> Health:

@@ -116,14 +116,14 @@ def test_check_lists_sources_subscribers_and_next_sends(
     assert broken.code == 2 and "schedule.timezone" in broken.err
 
 
-def test_check_connect_tries_smtp_and_sources(
+def test_check_smtp_tries_smtp_and_sources(
     tmp_path: Path,
     http_server: HttpServer,
     smtp_server: SmtpServer,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """--connect logs in to SMTP and fetches each source once; a dead source makes it exit 1
-    and nothing is stored."""
+    """`check --smtp` logs in to SMTP and `check` fetches each source once; a dead source
+    makes it exit 1 and nothing is stored."""
     http_server.routes["/ok.xml"] = Reply((LISTINGS / "day1.xml").read_bytes())
     config = write_config(
         tmp_path,
@@ -131,10 +131,10 @@ def test_check_connect_tries_smtp_and_sources(
         subscribers=PEOPLE,
         smtp_port=smtp_server.port,
     )
-    result = run_cli(capsys, "check", "--config", config, "--connect")
+    result = run_cli(capsys, "check", "--config", config, "--smtp")
     assert result.code == 1
-    assert "smtp ok" in result.out and "source ok: ok: 119 papers" in result.out
-    assert "source failed: dead" in result.out
+    assert "ok: smtp login: " in result.out and "ok: source ok: 119 papers" in result.out
+    assert "failed: source dead: " in result.out
     assert not (tmp_path / "state").exists()
 
 

@@ -37,8 +37,10 @@ def parse_now(value: str | None) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def load(path: Path) -> Config:
-    """Load the config (pydantic is imported here, not when the CLI starts)."""
+def load(path: Path, *, links: bool = False) -> Config:
+    """Load the config (pydantic is imported here, not when the CLI starts); with `links`
+    (the commands that sign or check subscriber links) [web]'s secret must be usable."""
     from digest.config.load import load_config
 
-    return load_config(path)
+    config = load_config(path)
+    return config.require_link_secret() if links else config

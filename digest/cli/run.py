@@ -38,7 +38,7 @@ def run(
     """
     from digest import app
 
-    config = load(config_path)
+    config = load(config_path, links=True)
     now = parse_now(now_text)
     folder = outbox.absolute() if outbox else config.outbox
     with progress_reporter(len(config.subscribers)) as progress:
@@ -71,7 +71,7 @@ def preview(
     """
     from digest import app
 
-    config = load(config_path)
+    config = load(config_path, links=True)
     index = app.find_subscriber(config, who)
     if index is None:
         names = ", ".join(repr(s.name) for s in config.subscribers)

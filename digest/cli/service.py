@@ -16,7 +16,7 @@ from digest.cli.options import EXIT_FAILURES, config_option, load
 from digest.cli.report import format_report, plural
 
 if TYPE_CHECKING:
-    from digest.config.values import Config
+    pass
 
 log = logging.getLogger("digest.cli")
 
@@ -28,7 +28,7 @@ def serve(config_path: Path) -> None:
     from digest import app
     from digest.models import RunReport
 
-    config = load(config_path)
+    config = load(config_path, links=True)
 
     def on_report(report: RunReport) -> None:
         for line in format_report(report):
@@ -39,10 +39,24 @@ def serve(config_path: Path) -> None:
 
 @click.command()
 @config_option
-@click.option("--connect", is_flag=True, help="Also log in to SMTP and fetch each source once.")
-def check(config_path: Path, connect: bool) -> None:
-    """Validate the config; list sources, subscribers and the next send times of each schedule
-    group; with --connect, try SMTP and every source (no state is changed)."""
+@click.option(
+    "--smtp",
+    "login",
+    is_flag=True,
+    help="Also connect to the SMTP relay: EHLO, TLS and login, no MAIL FROM (10 s at most).",
+)
+@click.option(
+    "--dry-run",
+    "dry_run",
+    is_flag=True,
+    help="Check only what `run --dry-run` needs (no [smtp] table or SMTP password).",
+)
+def check(config_path: Path, login: bool, dry_run: bool) -> None:
+    """Check everything a run depends on, sending and storing nothing: the config, the
+    secrets it names, [smtp], each source (fetched once), the store (opened, a write rolled
+    back; never created), the templates. Lists sources, subscribers and each schedule
+    group's next send times. Exit 1 when a check failed (one line each: what to fix)."""
+    from digest.checks import Check, run_checks
     from digest.schedule import group_slots, next_sends
 
     config = load(config_path)
@@ -58,27 +72,18 @@ def check(config_path: Path, connect: bool) -> None:
     for slot, members in group_slots(config.slots).items():
         times = ", ".join(t.isoformat() for t in next_sends(slot, now, 3))
         click.echo(f"  {slot.label()} ({plural(len(members), 'subscriber')}): next {times}")
-    if connect and not asyncio.run(_connect(config, now)):
-        raise SystemExit(EXIT_FAILURES)
 
-
-async def _connect(config: Config, now: datetime) -> bool:
-    from digest import app
-    from digest.errors import DigestError
-
-    ok = True
-    try:
-        click.echo(f"smtp ok: {await app.check_smtp(config)}")
-    except DigestError as exc:
-        click.echo(f"smtp failed: {exc}")
-        ok = False
-    for result in await app.check_sources(config, now=now):
-        if result.error is None:
-            click.echo(f"source ok: {result.name}: {result.papers} papers")
+    def show(check: Check) -> None:
+        if check.ok:
+            click.echo(f"ok: {check.what}: {check.found}")
         else:
-            click.echo(f"source failed: {result.name}: {result.error}")
-            ok = False
-    return ok
+            click.echo(f"failed: {check.what}: {check.problem}")
+
+    checks = asyncio.run(run_checks(config, now=now, dry_run=dry_run, login=login, report=show))
+    failed = [c for c in checks if not c.ok]
+    click.echo(f"{plural(len(failed), 'check')} failed" if failed else "all checks passed")
+    if failed:
+        raise SystemExit(EXIT_FAILURES)
 
 
 @click.command()

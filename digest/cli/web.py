@@ -21,7 +21,7 @@ def web(config_path: Path) -> None:
     or SIGINT, without sending anything (for a host that only serves links)."""
     from digest import app
 
-    config = load(config_path)
+    config = load(config_path, links=True)
     if config.settings.web is None:
         click.echo(f"digest: {config.path}: web: expected a [web] table, found none", err=True)
         raise SystemExit(EXIT_USAGE)

@@ -15,7 +15,7 @@ from digest.config.messages import config_error
 from digest.config.models import Settings, SubscriberSettings, duplicate_email, duplicate_name
 from digest.config.values import Config, resolve_location, resolve_path
 from digest.errors import ConfigError
-from digest.installed import SEMANTIC, installed
+from digest.installed import DRIVERS, SEMANTIC, installed
 from digest.models import Subscriber
 from digest.schedule import Slot
 
@@ -131,6 +131,19 @@ def _check_store_url(url: str, path: Path) -> None:
         raise _fail(
             path, "store.url", f"expected an SQLite or PostgreSQL URL, found a {backend!r} one"
         )
+    if backend == "postgresql":
+        driver = make_url(url).get_driver_name()
+        if driver not in DRIVERS:
+            raise _fail(
+                path,
+                "store.url",
+                f"expected the psycopg driver ('postgresql+psycopg://...'), found {driver!r}",
+            )
+        module, command = DRIVERS[driver]
+        if not installed((module,)):
+            raise _fail(
+                path, "store.url", f"the {driver} driver is not installed; install it: {command}"
+            )
 
 
 def _with_password(url: str, env: str, path: Path) -> str:
@@ -176,18 +189,19 @@ def resolve(settings: Settings, path: Path, people: Subscribers) -> Config:
             if not (model_dir / name).is_file():
                 raise _fail(path, "ranking.model", f"expected a folder with {name}: {model_dir}")
     semantic = installed(SEMANTIC) if ranking.semantic == "auto" else ranking.semantic
-    web_secret = None
+    web_secret = secret_problem = None
     if settings.web is not None:
+        # checked by the commands that sign or check links (Config.link_secret), so that
+        # `status` or `subscribers` do not ask for it
         secret = os.environ.get(settings.web.secret_env, "")
         if len(secret) < 16:
             found = "it is not set" if not secret else f"it has {len(secret)} characters"
-            raise _fail(
-                path,
-                "web.secret_env",
+            secret_problem = (
                 f"expected environment variable {settings.web.secret_env} to hold a secret of "
-                f"at least 16 characters (it signs subscriber links); {found}",
+                f"at least 16 characters (it signs subscriber links); {found}"
             )
-        web_secret = secret.encode("utf-8")
+        else:
+            web_secret = secret.encode("utf-8")
     return Config(
         path=path,
         settings=settings,
@@ -203,6 +217,7 @@ def resolve(settings: Settings, path: Path, people: Subscribers) -> Config:
         password=password,
         password_missing=missing,
         web_secret=web_secret,
+        secret_missing=secret_problem,
     )
 
 

@@ -54,6 +54,7 @@ class Config:
     password: str | None = None
     password_missing: str | None = None  # the unset variable [smtp] password_env names
     web_secret: bytes | None = None  # [web] secret_env's value: signs subscriber links
+    secret_missing: str | None = None  # why [web] secret_env's value cannot be used
 
     @property
     def base(self) -> Path:
@@ -93,6 +94,17 @@ class Config:
                 key="smtp.password_env",
             )
         return self.password
+
+    def require_link_secret(self) -> Config:
+        """This config, or ConfigError when [web] is set and its secret cannot be used: the
+        commands that sign or check links call it."""
+        if self.secret_missing:
+            raise ConfigError(
+                f"{self.path}: web.secret_env: {self.secret_missing}",
+                path=str(self.path),
+                key="web.secret_env",
+            )
+        return self
 
     def narrowed(
         self, members: Sequence[int], *, sources: tuple[SourceSettings, ...] | None = None

