@@ -451,7 +451,9 @@ def test_a_clock_stepped_back_never_hides_papers(
     config = write_config(
         tmp_path,
         sources=[("f", http_server.url("/feed.xml"))],
-        subscribers=[{**ADA, "keywords": ["a"], "max_papers": 200}],
+        subscribers=[
+            {**ADA, "keywords": ["learning", "model", "data", "method"], "max_papers": 200}
+        ],
         smtp_port=smtp_server.port,
     )
     ahead = datetime(2025, 9, 16, 8, 30, tzinfo=UTC)

@@ -266,6 +266,24 @@ def test_a_paper_with_some_words_of_a_keyword_ranks_below_and_says_partly() -> N
     assert only_words == []
 
 
+def test_a_common_word_alone_never_makes_a_multi_word_keyword_match() -> None:
+    """Among 30 papers nearly all saying "AI", "explainable AI" matches the paper with both
+    words and, partly, the one with "explainable", never those with only "AI"; with fewer
+    papers than common_min_papers, or common_share 1, the old rule holds."""
+    filler = [
+        Paper(id=f"p{i}", title=f"AI for task {i}", abstract="An AI system.") for i in range(28)
+    ]
+    rare = Paper(id="rare", title="Explainable decisions", abstract="We study models.")
+    whole = Paper(id="whole", title="Explainable AI in practice")
+    (ranking,) = rank_all([*filler, rare, whole], [_sub("explainable AI")])
+    assert [s.paper.id for s in ranking.items] == ["whole", "rare"]
+    assert ranking.items[1].reasons == ("partly: explainable AI",)  # its rare word
+    few = rank([*filler[:5], whole], _sub("explainable AI"))
+    assert next(s.paper.id for s in few) == "whole" and len(few) == 6
+    off = dataclasses.replace(ScoringParams(), common_share=1.0)
+    assert len(rank([*filler, rare, whole], _sub("explainable AI"), off)) == 30
+
+
 def test_whole_word_matching_is_available_as_a_knob() -> None:
     """With word_match = "all" (the previous rule) a partial paper is not ranked at all."""
     part = Paper(id="part", title="Learning to rank search results")

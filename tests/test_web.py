@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli_helpers import run_cli, wait_until
+from tests.cli_helpers import paper_links, run_cli, wait_until
 from tests.servers import SmtpServer
 from tests.web_helpers import SECRET, base_url, endpoint, web_config
 
@@ -114,9 +114,10 @@ def test_bad_links_get_the_same_plain_404_and_pages_carry_security_headers(
 def test_view_in_browser_shows_the_digest_exactly_as_sent_and_healthz_answers(
     tmp_path: Path, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """/d/TOKEN serves the HTML part of the sent message byte for byte (its link lasts
-    [web] keep_days from the send, so the run is today); /healthz answers the store's
-    health as JSON, and `status --healthy` asks the endpoint (unhealthy when it is down)."""
+    """/d/TOKEN serves the digest as sent, every paper in the same order, without a link to
+    itself (its link lasts [web] keep_days from the send, so the run is today); /healthz
+    answers the store's health as JSON, and `status --healthy` asks the endpoint (unhealthy
+    when it is down)."""
     from datetime import UTC, datetime
 
     config = web_config(tmp_path, smtp_server.port)
@@ -128,7 +129,11 @@ def test_view_in_browser_shows_the_digest_exactly_as_sent_and_healthz_answers(
     assert html is not None
     with endpoint(config):
         shown = httpx.get(view)
-        assert shown.status_code == 200 and shown.text == html.get_content()
+        sent = str(html.get_content())
+        assert shown.status_code == 200 and paper_links(shown.text) == paper_links(sent)
+        assert "View in browser" in sent and "/d/" in sent
+        assert "View in browser" not in shown.text and "/d/" not in shown.text
+        assert shown.text.count("/u/") == sent.count("/u/") == 1
         health = httpx.get(base_url(config) + "/healthz")
         checked = run_cli(capsys, "status", "--config", config, "--healthy")
     assert health.headers["content-type"] == "application/json"

@@ -22,6 +22,8 @@ from digest.config.fields import (
     Zone,
     as_tuple,
 )
+from digest.ranking.stopwords import only_stopwords
+from digest.ranking.text import words
 from digest.sources.registry import AnySource
 
 
@@ -125,6 +127,12 @@ class SubscriberSettings(Strict):
     def _non_blank(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if any(not k.strip() for k in value):
             raise ValueError("keywords must not be blank")
+        for keyword in value:
+            if only_stopwords(words(keyword.lower())):
+                raise ValueError(
+                    f"{keyword!r} is made only of stopwords, which match nearly every paper; "
+                    "use a more specific word or phrase"
+                )
         return value
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -16,6 +17,10 @@ import aiosmtplib
 
 from digest.errors import DeliveryError
 from digest.mail.compose import Outgoing, outgoing
+
+# a run waits this long at most to learn whether its relay answers (digest.run.once), so a
+# dead relay ends it in seconds, before its ranking is wasted
+READY_SECONDS = 12.0
 
 
 class Outbox(Protocol):
@@ -35,6 +40,10 @@ class Outbox(Protocol):
     ) -> None: ...
 
     async def send(self, message: Message | Outgoing) -> str: ...
+
+    async def ready(self) -> None:
+        """Return once messages can go out (a relay reached), or raise DeliveryError."""
+        ...
 
 
 def _slug(text: str) -> str:
@@ -61,6 +70,9 @@ class FileOutbox:
         tb: TracebackType | None,
     ) -> None:
         return None
+
+    async def ready(self) -> None:
+        """A folder is always ready."""
 
     async def send(self, message: Message | Outgoing) -> str:
         """Write `message` to ``<folder>/<recipient>-<message id>.eml`` and return the path."""
@@ -106,6 +118,29 @@ def _tls_mismatch(exc: BaseException) -> bool:
     return False
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _name_not_found(exc: BaseException) -> bool:
+    """DNS said the name does not exist (not a temporary resolver failure)."""
+    gone = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+    for cause in _causes(exc):
+        if isinstance(cause, socket.gaierror) and cause.errno in gone:
+            return True
+    # aiosmtplib reports a failed connect as text ("[Errno -2] Name or service not known")
+    return any(f"[Errno {int(code)}]" in str(exc) for code in gone)
+
+
+def _innermost(exc: BaseException) -> str:
+    return str(_causes(exc)[-1]) or type(exc).__name__
+
+
 class _Connection:
     """One SMTP session, opened on first use and reopened after a drop."""
 
@@ -148,6 +183,12 @@ class _Connection:
                 raise DeliveryError(
                     f"SMTP {o.host}:{o.port}: TLS handshake failed ({exc}); the server speaks "
                     'plain SMTP on this port: use security = "starttls" or "none"',
+                    permanent=True,
+                ) from None
+            if _name_not_found(exc):  # a name that does not exist will not appear in a retry
+                raise DeliveryError(
+                    f"SMTP {o.host}:{o.port}: no such host name ({_innermost(exc)}); "
+                    "check [smtp] host",
                     permanent=True,
                 ) from None
             hint = ""
@@ -286,6 +327,36 @@ class SmtpOutbox:
             if wait > 0:
                 await self._sleep(wait)
             self._next_slot = max(now, self._next_slot) + self.interval
+
+    async def ready(self, within: float = READY_SECONDS) -> None:
+        """Open one pooled session (TLS and login as configured), retrying a temporary
+        failure while `within` seconds last: a run learns of a dead relay before it ranks.
+        DeliveryError when the relay cannot be reached or refuses the login."""
+        if self._idle is None:
+            raise RuntimeError("use SmtpOutbox as 'async with SmtpOutbox(...) as outbox'")
+        conn = await self._idle.get()
+        started = self._clock()
+        attempt = 0
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(max(0.1, within - (self._clock() - started))):
+                        await conn.open()
+                    return
+                except _Temporary as exc:
+                    problem = str(exc)
+                except TimeoutError:
+                    problem = f"cannot connect to {self.host}:{self.port}: no answer"
+                attempt += 1
+                pause = self.backoff * 2 ** (attempt - 1)
+                if attempt > self.retries or self._clock() - started + pause >= within:
+                    raise DeliveryError(
+                        f"SMTP relay unreachable after {attempt} attempts in "
+                        f"{self._clock() - started:.0f} s: {problem}; check [smtp] host and port"
+                    ) from None
+                await self._sleep(pause)
+        finally:
+            self._idle.put_nowait(conn)
 
     async def send(self, message: Message | Outgoing) -> str:
         """Send `message` (flattened once); return the server's reply once it accepted it."""

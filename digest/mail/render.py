@@ -126,6 +126,7 @@ class Rendered:
     subject: str
     text: str
     html: str
+    page: str | None = None  # the HTML kept for "View in browser" (no link to itself)
 
 
 MEMO_SIZE = 8192  # per environment (one per run): a few thousand papers' pieces
@@ -208,11 +209,22 @@ def render_digest(
         "total": digest.total,
         "unlisted": digest.total - len(digest.papers) - len(digest.more),
         "day": digest.day,
+        "as_page": False,
     }
     subject = subject_for(digest)
     text = env.get_template("digest.txt").render(subject=subject, **context)
     html = env.get_template("digest.html").render(subject=subject, **context)
-    return Rendered(subject=subject, text=text, html=str(INLINER.inline(html)))
+    page = None
+    if view is not None:  # the page kept for "View in browser" does not link to itself
+        as_page = {**context, "as_page": True}
+        page = env.get_template("digest.html").render(subject=subject, **as_page)
+    inline = INLINER.inline
+    return Rendered(
+        subject=subject,
+        text=text,
+        html=str(inline(html)),
+        page=str(inline(page)) if page is not None else None,
+    )
 
 
 def template_problem(exc: TemplateError) -> str:

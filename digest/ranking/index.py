@@ -35,6 +35,11 @@ class ScoringParams:
     word_match: str = "any"  # an unquoted multi-word keyword matches when "all" or "any" of
     # its words appear, or ("phrase") only as the phrase
     partial_floor: float = 0.0  # a partial-only match needs this share of the best score
+    # a multi-word keyword matches on some of its words only when one of them is in at most
+    # this share of the papers ("explainable AI" not on any paper that says "AI"); 1 = off.
+    # Not judged below `common_min_papers` papers: too few to tell a common word.
+    common_share: float = 0.2
+    common_min_papers: int = 20
     normalise: bool = False  # divide each keyword's scores by its best paper's score
     variant_root: int = 4
     variant_weight: float = 1.0  # derivational variants (molecules~molecular); 0 = off
@@ -275,15 +280,25 @@ class KeywordTable:
         quoted = np.array([kw.quoted and kw.is_phrase for kw in self.keywords] or [False])
         present_t = idx.present.T.tocsr()
         weights_t = idx.weights.T.tocsr()
+        word_present = sparse.csr_matrix((words @ present_t) > 0, dtype=np.float32)
+        # words in more than common_share of the papers do not make a partial match
+        n = len(idx.papers)
+        common = np.zeros(n_words, dtype=bool)
+        if n >= s.common_min_papers and s.common_share < 1:
+            common = np.diff(word_present.indptr)[:n_words] > s.common_share * n
+        several = np.array([self.keywords[k].is_phrase for k in kw_rows], dtype=bool)
+        rare = ~(several & common[np.asarray(kw_cols, dtype=np.intp)])
+        kw_rare = [(r, c) for (r, c, ok) in zip(kw_rows, kw_cols, rare, strict=True) if ok]
         return _TableParts(
             kw_words=_csr(kw_rows, kw_cols, kw_vals, (n_kw, n_words)),
             kw_any=_csr(kw_rows, kw_cols, None, (n_kw, n_words)),
+            kw_rare=_csr([r for r, _ in kw_rare], [c for _, c in kw_rare], None, (n_kw, n_words)),
             phrases=_csr(ph_rows, ph_cols, None, (n_kw, v)),
             phrase_weights=np.where(quoted, 1.0, s.phrase_weight).astype(np.float32)[:n_kw],
             need=need,
             need_all=need_all,
             word_scores=sparse.csr_matrix(words @ weights_t),
-            word_present=sparse.csr_matrix((words @ present_t) > 0, dtype=np.float32),
+            word_present=word_present,
             weights_t=weights_t,
             present_t=present_t,
             normalise=s.normalise,
@@ -297,6 +312,7 @@ class _TableParts:
 
     kw_words: sparse.csr_matrix
     kw_any: sparse.csr_matrix
+    kw_rare: sparse.csr_matrix  # kw_any without a multi-word keyword's common words
     phrases: sparse.csr_matrix
     phrase_weights: Floats
     need: Floats
@@ -321,12 +337,11 @@ class _TableParts:
             scale = np.divide(1.0, best, out=np.zeros_like(best), where=best > 0)
             scores = sparse.csr_matrix(sparse.diags(scale.astype(np.float32)) @ scores)
         counts = sparse.csr_matrix(self.kw_any[start:stop] @ self.word_present)
+        rare = sparse.csr_matrix(self.kw_rare[start:stop] @ self.word_present)
         in_phrase = phrases @ self.present_t
-        return (
-            scores,
-            _enough(counts, self.need[start:stop], in_phrase),
-            _enough(counts, self.need_all[start:stop], in_phrase),
-        )
+        full = _enough(counts, self.need_all[start:stop], in_phrase)
+        some = _enough(rare, self.need[start:stop], in_phrase)
+        return scores, sparse.csr_matrix((some + full) > 0, dtype=np.float32), full
 
 
 def _enough(

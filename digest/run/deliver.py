@@ -55,7 +55,8 @@ def build(config: Config, digest: Digest, env: Environment, *, now: datetime) ->
     rendered = render_digest(
         digest, env, unsubscribe=to.unsubscribe, view=links.view if links else None
     )
-    return Built(message=outgoing(compose(rendered, to)), html=rendered.html, paper_ids=ids)
+    page = rendered.page or rendered.html
+    return Built(message=outgoing(compose(rendered, to)), html=page, paper_ids=ids)
 
 
 class Halt(asyncio.Event):
@@ -123,8 +124,7 @@ async def deliver_one(
             return replace(base, status="stopped", papers=digest.total, error=halt.why)
         try:
             location = await run.outbox.send(built.message)
-        except DeliveryError as exc:
-            log.warning("delivery to %s failed: %s", subscriber.email, exc)
+        except DeliveryError as exc:  # the run report says it, once
             return replace(
                 base, status="failed", papers=digest.total, message_id=mid, error=str(exc)
             )

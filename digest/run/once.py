@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from digest.config.values import Config
-from digest.errors import StoreError
+from digest.errors import DeliveryError, StoreError
 from digest.fetch import Fetcher
 from digest.mail.deliver import Outbox
 from digest.models import DeliveryOutcome, RunReport
@@ -154,14 +154,23 @@ async def run_once(
                 planner,
             )
             planned: GroupRun | None = None
-            try:
-                planned = await _open(run, now, done)
-            except StoreError as exc:
-                halt.stop(f"not sent: {exc}")
-            sending_started = tick()
-            relay = asyncio.create_task(relay_stop(stop, halt)) if stop is not None else None
             async with outbox:
-                if planned is not None and planned.state == "sending":
+                # the relay is reached while the sources are fetched: a dead one ends the
+                # run now, with one line, instead of after ranking and every retry
+                ready = asyncio.create_task(_relay(outbox))
+                try:
+                    planned = await _open(run, now, done)
+                except StoreError as exc:
+                    halt.stop(f"not sent: {exc}")
+                except BaseException:
+                    ready.cancel()
+                    raise
+                unreachable = await ready
+                if unreachable:
+                    halt.stop(f"not sent: {unreachable}")
+                sending_started = tick()
+                relay = asyncio.create_task(relay_stop(stop, halt)) if stop else None
+                if planned is not None and planned.state == "sending" and not unreachable:
                     await send_phase(run, planned, done)
                     try:
                         if run.recorded and store.finish_run(planned.id):
@@ -176,9 +185,10 @@ async def run_once(
                     ]
                 try:
                     at = planned.run_at if planned is not None else now
-                    done.notes += await send_alerts(
-                        config, done.outcomes, store=store, outbox=outbox, now=at
-                    )
+                    if not unreachable:
+                        done.notes += await send_alerts(
+                            config, done.outcomes, store=store, outbox=outbox, now=at
+                        )
                 except StoreError as exc:
                     done.notes.append(f"no alert check: {exc}")
             if relay is not None:
@@ -204,6 +214,15 @@ async def run_once(
         statements=store.statements,
     )
     return keep_report(store, report, config)
+
+
+async def _relay(outbox: Outbox) -> str | None:
+    """Why the outbox cannot send (its relay unreachable, its login refused), or None."""
+    try:
+        await outbox.ready()
+    except DeliveryError as exc:
+        return str(exc)
+    return None
 
 
 def keep_report(store: Store, report: RunReport, config: Config | None = None) -> RunReport:
