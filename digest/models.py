@@ -60,6 +60,10 @@ class Subscriber:
     authors: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     min_score: float = 0.0
+    # canonical paper ids the subscriber asked for more / less of (config seeds and clicks);
+    # they steer the hybrid ranking only (digest.ranking.feedback)
+    liked: tuple[str, ...] = ()
+    disliked: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import numpy as np
 from digest.models import Paper, Scored, Subscriber, Windows
 from digest.ranking.index import Index, ScoringParams
 from digest.ranking.keywords import parse_keyword
-from digest.ranking.reasons import PARTLY, matched_reasons, similar_reasons
+from digest.ranking.reasons import PARTLY, liked_reasons, matched_reasons, similar_reasons
 from digest.ranking.score import Allowed, Semantic, score_all
 
 DEFAULT_PARAMS = ScoringParams()
@@ -84,8 +84,9 @@ class Batch:
             paper = self.index.papers[pos]
             found = self._reasons(pos, sub)
             strong = tuple(r for r in found if not r.startswith(PARTLY))
-            # full matches first; else meaning (more telling than a stray word); else words
-            reasons = strong or self._similar(paper, sub) or found
+            # full matches first; else meaning (more telling than a stray word), of a keyword
+            # or of a liked paper; else words
+            reasons = strong or self._similar(paper, sub) or self._liked(paper, sub) or found
             items.append(Scored(paper=paper, score=round(score, 6), reasons=reasons))
             weak = not strong and reasons is found and bool(found)  # only some words matched
             if len(items) > cap and not weak:
@@ -111,6 +112,13 @@ class Batch:
             return ()
         floor = self.index.settings.semantic_floor
         return similar_reasons(sem.papers.get(paper.id), sub, sem.keywords, floor)
+
+    def _liked(self, paper: Paper, sub: Subscriber) -> tuple[str, ...]:
+        sem = self.semantic
+        if sem is None or not sub.liked:
+            return ()
+        gate = self.index.settings.like_gate
+        return liked_reasons(sem.papers.get(paper.id), sub, sem.papers, sem.titles, gate)
 
 
 def _allowed(found: Windows, pos: dict[str, int], rows: int) -> Allowed:

@@ -47,6 +47,12 @@ class ScoringParams:
     semantic_weight: float = 0.5  # hybrid: the semantic side's share of the fused score
     semantic_floor: float = 0.45  # hybrid: a paper with no keyword match needs this similarity
     semantic_max_share: float = 0.25  # hybrid: best keyword's share vs the keywords' mean
+    # liked / disliked papers (hybrid only; issue 28's study, checked by bench/feedback.py):
+    # score + like_weight x minmax(best cosine to a liked paper) - dislike_weight x minmax(best
+    # cosine to a disliked one); a paper at least like_gate similar to a liked one is a candidate
+    like_weight: float = 0.2
+    dislike_weight: float = 0.1
+    like_gate: float = 0.35
     more_limit: int = 20
     chunk: int = 1024
     workers: int = 2

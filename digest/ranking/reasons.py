@@ -1,4 +1,5 @@
-"""Why a paper is in a digest: followed authors, matched keywords, or similar meaning; pure."""
+"""Why a paper is in a digest: followed authors, matched keywords, similar meaning, or a liked
+paper it resembles; pure."""
 
 from __future__ import annotations
 
@@ -46,3 +47,43 @@ def similar_reasons(
         if kv is not None and float(kv @ vector) >= floor:
             out.append(f"similar to {label}")
     return tuple(out)
+
+
+TITLE_CHARS = 60  # a liked paper's title in a reason, at most
+
+
+def short_title(title: str, limit: int = TITLE_CHARS) -> str:
+    """`title` on one line, cut at a word to at most `limit` characters with "…"."""
+    text = " ".join(title.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:-\u2013\u2014") + "…"
+
+
+def liked_reasons(
+    vector: Floats | None,
+    sub: Subscriber,
+    paper_vectors: dict[str, Floats],
+    titles: dict[str, str],
+    gate: float,
+) -> tuple[str, ...]:
+    """'similar to <title>, which you liked' for the liked paper closest to this one, when at
+    least `gate` close (the rule that let it in); nothing without vectors."""
+    if vector is None or not sub.liked:
+        return ()
+    near = [(float(paper_vectors[i] @ vector), i) for i in sub.liked if i in paper_vectors]
+    if not near:
+        return ()
+    best, pid = max(near, key=lambda pair: pair[0])
+    if best < gate:
+        return ()
+    title = titles.get(pid)
+    return (
+        f"similar to {short_title(title)}, which you liked"
+        if title
+        else "similar to a paper you liked",
+    )

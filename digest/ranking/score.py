@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ import numpy.typing as npt
 from scipy import sparse
 
 from digest.models import Subscriber
+from digest.ranking.examples import Examples
 from digest.ranking.index import Index, KeywordTable, keyword_similarity
 from digest.ranking.keywords import fold_name
 
@@ -165,10 +166,13 @@ def _top(rel: Floats, keep: int) -> tuple[Ints, Floats]:
 
 @dataclass(frozen=True)
 class Semantic:
-    """Embeddings for the hybrid ranking: unit vectors per paper id and per keyword label."""
+    """Embeddings for the hybrid ranking: unit vectors per paper id and per keyword label.
+    `papers` also holds every liked and disliked paper of the subscribers, candidate or not;
+    `titles` the title of each liked paper, for the reason a paper it let in gives."""
 
     papers: dict[str, Floats]
     keywords: dict[str, Floats]
+    titles: dict[str, str] = field(default_factory=dict)
 
 
 def _row_scale(
@@ -228,10 +232,13 @@ def score_all(
     best and half its mean over the subscriber's keywords; both sides are scaled to [0, 1]
     over the subscriber's eligible candidates and mixed with `semantic_weight`. Eligible:
     a keyword match, a followed author, or (hybrid) a keyword at least `semantic_floor`
-    similar. `allowed[i]` restricts subscriber i to those paper positions (their unsent
-    candidates). `limit` is how many papers to keep per subscriber (default: the largest
-    max_papers plus twice ``more_limit``: weak matches may take some of those places, and
-    the digest still fills its "more" list).
+    similar. With liked or disliked papers (hybrid only): plus `like_weight` x the best
+    similarity to a liked paper and minus `dislike_weight` x the best to a disliked one, each
+    min-max scaled over the pool; a paper at least `like_gate` similar to a liked one is
+    eligible too, and the examples themselves never are. `allowed[i]` restricts subscriber i
+    to those paper positions (their unsent candidates). `limit` is how many papers to keep
+    per subscriber (default: the largest max_papers plus twice ``more_limit``: weak matches
+    may take some of those places, and the digest still fills its "more" list).
     """
     s = index.settings
     subs = list(subscribers)
@@ -260,6 +267,7 @@ def score_all(
         k_scores, k_matches, k_full = table.build()
         k_coded = k_matches + (FULL - 1) * k_full
     k_cos = k_cos_padded = None
+    examples: Examples | None = None
     if semantic is not None and semantic.papers:
         dim = len(next(iter(semantic.papers.values())))
         vectors = np.zeros((n, dim), dtype=np.float32)
@@ -269,6 +277,8 @@ def score_all(
         # one array: the similarities with a row of -1 below them (see _keyword_max)
         k_cos_padded = np.full((max(1, len(table.keywords)) + 1, n), -1.0, dtype=np.float32)
         k_cos = keyword_similarity(table, semantic.keywords, vectors, out=k_cos_padded[:-1])
+        if any(sub.liked or sub.disliked for sub in subs):
+            examples = Examples(subs, semantic.papers, vectors, index.position) or None
     by_author = _keyed_matrix(subs, index.author_index, "authors")
     by_category = _keyed_matrix(subs, index.category_index, "categories")
     restricted = np.array([bool(sub.categories) for sub in subs], dtype=bool)
@@ -298,6 +308,7 @@ def score_all(
             # a paper with only some words of a keyword must come close to the best match
             peak = np.where(hit & open_, rel, 0.0).max(axis=1, keepdims=True)
             hit &= strong | (rel >= s.partial_floor * peak)
+        liked = disliked = None
         if k_cos is not None and k_cos_padded is not None:
             strongest = _keyword_max(mine, k_cos_padded)
             count = np.maximum(np.diff(mine.indptr), 1).astype(np.float32)[:, None]
@@ -309,6 +320,17 @@ def score_all(
                 similar &= rel >= floors[rows, None]
             hit |= similar
             strong |= similar
+            if examples is not None:
+                examples.exclude(rows.start, rows.stop, open_)
+                liked = examples.best(rows.start, rows.stop, "liked")
+                disliked = examples.best(rows.start, rows.stop, "disliked")
+            if liked is not None:
+                who, near = liked
+                gated = near >= s.like_gate  # the gate: close to a liked paper is enough
+                if floors[rows].any():
+                    gated &= rel[who] >= floors[rows][who, None]
+                hit[who] |= gated
+                strong[who] |= gated
             inside = hit & open_
             first = _first_inside(inside)
             rel_factor, rel_offset = _row_scale(rel, inside, first, 1.0 - s.semantic_weight)
@@ -319,6 +341,18 @@ def score_all(
             rel += rel_offset + sem_offset
         if s.popularity_weight:
             rel *= popularity
+        # added to the hybrid score as it stands; the dislike side as weight - scaled, so
+        # scores stay >= 0 (the same order as subtracting it)
+        for found, weight, sign in (
+            (liked, s.like_weight, 1.0),
+            (disliked, s.dislike_weight, -1.0),
+        ):
+            if found is not None and weight:
+                who, near = found
+                factor, offset = _row_scale(near, inside[who], first[who], weight)
+                near *= factor
+                near += offset
+                rel[who] += near if sign > 0 else weight - near
         exempt = np.zeros_like(hit)
         if by_author is not None:
             who = np.flatnonzero(uses_authors[rows])
