@@ -30,8 +30,10 @@ from digest.run.gather import fetch_and_decide
 from digest.run.group import Group
 from digest.run.once import run_once
 from digest.state import (
+    Feedback,
     SubscriberState,
     delivered_since,
+    feedback,
     health,
     health_check,
     resubscribe,
@@ -43,6 +45,7 @@ from digest.store import Store, dry_run_copy, store_exists
 Progress = Callable[[int, int], None]
 
 __all__ = [
+    "Feedback",
     "Health",
     "Preview",
     "Runner",
@@ -52,6 +55,7 @@ __all__ = [
     "check_smtp",
     "check_sources",
     "delivered_since",
+    "feedback",
     "find_subscriber",
     "health",
     "health_check",

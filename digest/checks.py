@@ -23,6 +23,7 @@ class Check:
     what: str
     found: str = ""
     problem: str | None = None
+    warning: str | None = None  # worth knowing, not a failure
 
     @property
     def ok(self) -> bool:
@@ -87,6 +88,27 @@ def store(config: Config) -> Check:
     return Check("store", f"{held.where} opens and takes writes")
 
 
+def seeds(config: Config) -> list[Check]:
+    """Seed papers (`like`) need the hybrid ranking and must be in the store (seen in some
+    source's listing) to count: a warning for each that does not, never a failure."""
+    wanted = sorted({pid for s in config.subscribers for pid in s.liked})
+    if not wanted:
+        return []
+    if not config.semantic:
+        why = "liked papers need the semantic extra: python -m pip install -e '.[semantic]'"
+        return [Check("like", warning=why)]
+    from digest.state import existing_store
+
+    with existing_store(config) as held:
+        known = {pid for pid in wanted if held is not None and held.paper(pid) is not None}
+    return [
+        Check(f"like {pid}", "in the store")
+        if pid in known
+        else Check(f"like {pid}", warning="not in the store yet: it counts once a source lists it")
+        for pid in wanted
+    ]
+
+
 def templates(config: Config) -> Check:
     """Both digest templates load (user templates first, then the bundled ones)."""
     from jinja2 import TemplateError
@@ -149,5 +171,6 @@ async def run_checks(
         await add([await smtp_login(config)])
     await add([templates(config)])
     await add([await asyncio.to_thread(store, config)])
+    await add(await asyncio.to_thread(seeds, config))
     await add(await sources(config, now=now))
     return done

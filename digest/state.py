@@ -126,18 +126,45 @@ class SubscriberState:
     email: str
     state: str  # "active" | "unsubscribed"
     since: str | None = None
+    liked: int = 0  # papers marked "more like this" (clicks; config seeds not counted)
+    disliked: int = 0
 
 
 def subscribers(config: Config) -> list[SubscriberState]:
-    """Every subscriber of the config, each active or unsubscribed (since when)."""
+    """Every subscriber of the config, each active or unsubscribed (since when), with how
+    many papers they liked and disliked."""
     with existing_store(config) as store:
         opted = store.opted_out() if store is not None else {}
+        counts = store.feedback_counts() if store is not None else {}
     out = []
     for sub in config.subscribers:
-        since = opted.get(sub.email.casefold())
+        key = sub.email.casefold()
+        since = opted.get(key)
         state = "unsubscribed" if since else "active"
-        out.append(SubscriberState(sub.name, sub.email, state, iso(since)))
+        liked, disliked = counts.get(key, (0, 0))
+        out.append(SubscriberState(sub.name, sub.email, state, iso(since), liked, disliked))
     return out
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """One paper a subscriber marked: +1 more like this, -1 less like this."""
+
+    paper_id: str
+    value: int
+    at: str
+    title: str
+
+
+def feedback(config: Config, email: str, *, forget: bool = False) -> list[Feedback]:
+    """What `email` said about papers, newest first; with `forget`, deleted (and returned)."""
+    with existing_store(config) as store:
+        if store is None:
+            return []
+        found = [Feedback(*row) for row in store.feedback_of(email)]
+        if forget:
+            store.forget_feedback(email)
+        return found
 
 
 def resubscribe(config: Config, email: str) -> bool:

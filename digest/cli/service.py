@@ -74,7 +74,9 @@ def check(config_path: Path, login: bool, dry_run: bool) -> None:
         click.echo(f"  {slot.label()} ({plural(len(members), 'subscriber')}): next {times}")
 
     def show(check: Check) -> None:
-        if check.ok:
+        if check.warning:
+            click.echo(f"warning: {check.what}: {check.warning}")
+        elif check.ok:
             click.echo(f"ok: {check.what}: {check.found}")
         else:
             click.echo(f"failed: {check.what}: {check.problem}")

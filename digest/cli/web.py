@@ -68,7 +68,8 @@ def subscribers(ctx: click.Context, config_path: Path | None, as_json: bool) -> 
         return
     for s in states:
         since = f" since {s.since}" if s.since else ""
-        click.echo(f"{s.name} <{s.email}>: {s.state}{since}")
+        votes = f"; liked {s.liked}, disliked {s.disliked}" if s.liked or s.disliked else ""
+        click.echo(f"{s.name} <{s.email}>: {s.state}{since}{votes}")
 
 
 @subscribers.command()
@@ -85,3 +86,22 @@ def resubscribe(group_config: Path | None, email: str, config_path: Path | None)
         return
     click.echo(f"{email}: was not unsubscribed; nothing changed", err=True)
     raise SystemExit(EXIT_FAILURES)
+
+
+@click.command()
+@click.argument("email")
+@config_option
+@click.option("--forget", is_flag=True, help="Delete it all (the subscriber asked).")
+def feedback(config_path: Path, email: str, forget: bool) -> None:
+    """List the papers EMAIL marked "more like this" (+1) or "less like this" (-1), newest
+    first; with --forget, delete them. Seeds from the config's `like` are not listed."""
+    from digest import app
+
+    found = app.feedback(load(config_path), email, forget=forget)
+    for f in found:
+        sign = "+1 more" if f.value > 0 else "-1 less"
+        click.echo(f"{f.at[:19]}  {sign}  {f.paper_id}  {f.title}")
+    if forget:
+        click.echo(f"{email}: forgot feedback on {len(found)} papers")
+    elif not found:
+        click.echo(f"{email}: no feedback")

@@ -102,6 +102,7 @@ def _subscriber(s: SubscriberSettings, settings: Settings) -> tuple[Subscriber, 
         authors=s.authors,
         categories=s.categories,
         min_score=s.min_score,
+        liked=s.like,
     )
     slot = Slot(
         at=s.time or base.time,

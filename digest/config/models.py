@@ -22,6 +22,7 @@ from digest.config.fields import (
     Zone,
     as_tuple,
 )
+from digest.ids import parse_arxiv_id
 from digest.ranking.stopwords import only_stopwords
 from digest.ranking.text import words
 from digest.sources.registry import AnySource
@@ -117,10 +118,25 @@ class SubscriberSettings(Strict):
     days: tuple[Day, ...] | None = None
     cadence: Literal["daily", "weekly"] = "daily"
     weekly_day: Day = "mon"
+    like: tuple[Text, ...] = ()  # seed papers: arXiv ids or URLs, "more like this" from day one
 
-    _lists = field_validator("keywords", "exclude", "authors", "categories", mode="before")(
+    _lists = field_validator("keywords", "exclude", "authors", "categories", "like", mode="before")(
         as_tuple
     )
+
+    @field_validator("like")
+    @classmethod
+    def _seeds(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for seed in value:
+            found = parse_arxiv_id(seed)
+            if found is None:
+                raise ValueError(
+                    f"expected an arXiv id or URL such as '2509.11992' or "
+                    f"'https://arxiv.org/abs/2401.00001v2', found {seed!r}"
+                )
+            out.append(f"arxiv:{found[0]}")
+        return tuple(dict.fromkeys(out))
 
     @field_validator("keywords")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,6 +191,7 @@ def render_digest(
     *,
     unsubscribe: Sequence[str] = (),
     view: str | None = None,
+    feedback: Mapping[str, tuple[str, str]] | None = None,
 ) -> Rendered:
     """Render one digest into subject, text and (CSS-inlined) HTML; `unsubscribe` holds the
     subscriber's own unsubscribe URLs (see ``unsubscribe_links``), `view` the address of
@@ -210,6 +211,7 @@ def render_digest(
         "unlisted": digest.total - len(digest.papers) - len(digest.more),
         "day": digest.day,
         "as_page": False,
+        "feedback": dict(feedback or {}),  # paper id -> (more like this, less like this)
     }
     subject = subject_for(digest)
     text = env.get_template("digest.txt").render(subject=subject, **context)

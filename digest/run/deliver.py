@@ -46,14 +46,19 @@ def build(config: Config, digest: Digest, env: Environment, *, now: datetime) ->
     to = Addressing(
         email.sender, sub.name, sub.email, digest.day, ids, now, unsubscribe, email.list_id
     )
-    links = digest_links(config, sub.email, to.message_id, now=now)
+    shown = tuple(s.paper.id for s in digest.papers)
+    links = digest_links(config, sub.email, to.message_id, now=now, papers=shown)
     if links is not None:  # the Message-ID is carried over, not derived again
         mailto = tuple(u for u in unsubscribe if u.lower().startswith("mailto:"))
         # one-click (List-Unsubscribe-Post) only for https links: allow_http drops it
         one_click = links.unsubscribe.lower().startswith("https://")
         to = replace(to, unsubscribe=(links.unsubscribe, *mailto), one_click=one_click)
     rendered = render_digest(
-        digest, env, unsubscribe=to.unsubscribe, view=links.view if links else None
+        digest,
+        env,
+        unsubscribe=to.unsubscribe,
+        view=links.view if links else None,
+        feedback=links.feedback if links else None,
     )
     page = rendered.page or rendered.html
     return Built(message=outgoing(compose(rendered, to)), html=page, paper_ids=ids)

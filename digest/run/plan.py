@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -37,11 +37,35 @@ def ranking_settings(config: Config) -> ScoringParams:
     )
 
 
+def with_feedback(sub: Subscriber, votes: dict[str, dict[str, int]]) -> Subscriber:
+    """`sub` with the papers they liked (config seeds, "more like this") and disliked ("less
+    like this"); their latest click on a paper wins over a seed. Unchanged without any."""
+    mine = votes.get(sub.email.casefold())
+    if not mine:
+        return sub
+    liked = [p for p in sub.liked if mine.get(p, 1) > 0]
+    liked += [p for p, v in mine.items() if v > 0 and p not in liked]
+    disliked = tuple(p for p, v in mine.items() if v < 0)
+    return replace(sub, liked=tuple(liked), disliked=disliked)
+
+
+def example_papers(store: Store, subscribers: Sequence[Subscriber], known: set[str]) -> list[Paper]:
+    """The stored liked and disliked papers that are not among the run's candidates."""
+    wanted = dict.fromkeys(p for s in subscribers for p in (*s.liked, *s.disliked))
+    found = (store.paper(pid) for pid in wanted if pid not in known)
+    return [p for p in found if p is not None]
+
+
 def embed(
-    embedder: Embedder, papers: Iterable[Paper], subscribers: Sequence[Subscriber], store: Store
+    embedder: Embedder,
+    papers: Iterable[Paper],
+    subscribers: Sequence[Subscriber],
+    store: Store,
+    examples: Sequence[Paper] = (),
 ) -> Semantic:
-    """Paper and keyword vectors, cached in the store so each is embedded once per model."""
-    texts = {p.id: paper_text(p) for p in papers}
+    """Paper and keyword vectors, cached in the store so each is embedded once per model;
+    `examples` (liked and disliked papers outside the candidates) are embedded too."""
+    texts = {p.id: paper_text(p) for p in (*papers, *examples)}
     labels = {
         parse_keyword(k).label: parse_keyword(k).label for s in subscribers for k in s.keywords
     }
@@ -66,7 +90,10 @@ def embed(
         store.save_embeddings(new[kind], model=embedder.name, kind=kind)
         blobs = {**cached[kind], **new[kind]}
         vectors[kind] = {k: np.frombuffer(b, dtype=np.float32) for k, b in blobs.items()}
-    return Semantic(papers=vectors["paper"], keywords=vectors["keyword"])
+    titles = {p.id: p.title for p in examples}
+    liked = {pid for s in subscribers for pid in (*s.liked, *s.disliked)}
+    titles.update({p.id: p.title for p in papers if p.id in liked})
+    return Semantic(papers=vectors["paper"], keywords=vectors["keyword"], titles=titles)
 
 
 @dataclass(frozen=True)
@@ -77,6 +104,7 @@ class Ranker:
     index: Index
     semantic: Semantic | None
     problem: str | None = None  # why the hybrid ranker fell back to lexical this run
+    votes: dict[str, dict[str, int]] = field(default_factory=dict)  # address -> paper -> +-1
 
 
 def prepare(
@@ -97,10 +125,13 @@ def prepare(
     )
     papers = found.papers.values()
     index = build_index(papers, subs, ranking_settings(config))
-    if embedder is None:
+    if embedder is None:  # liked papers count in the hybrid ranking only
         return Ranker(index, None)
+    votes = store.feedback_votes([s.email for s in subs])
+    people = [with_feedback(s, votes) for s in subs]
+    examples = example_papers(store, people, set(found.papers))
     try:
-        return Ranker(index, embed(embedder, papers, subs, store))
+        return Ranker(index, embed(embedder, papers, people, store, examples), votes=votes)
     except StoreError:
         raise
     except Exception as exc:  # the model's process died (killed, out of memory): rank anyway
@@ -128,7 +159,7 @@ def rank_chunk(
     )
     return Batch(
         (),
-        subscribers,
+        [with_feedback(sub, ranker.votes) for sub in subscribers],
         candidates=found,
         settings=ranker.index.settings,
         semantic=ranker.semantic,

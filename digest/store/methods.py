@@ -1,16 +1,18 @@
 """Store methods beyond papers and the ledger, mixed into ``Store``: runs of schedule groups
-(several instances on one database) and what subscribers say through their links. Each method is one
-transaction over the functions in ``group_runs`` and ``links``."""
+(several instances on one database), what subscribers say through their links, and their
+feedback on papers. Each method is one transaction over the functions in ``group_runs``,
+``links`` and ``feedback``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
-from digest.store import group_runs, links, locks
+from digest.store import feedback, group_runs, links, locks
 from digest.store.group_runs import GroupRun, Opened
 
 
@@ -96,3 +98,37 @@ class SubscriberLinks(_Transactions):
         """Forget the pages of digests sent before `before`."""
         with self._write() as conn:
             return links.prune_pages(conn, before)
+
+
+class PaperFeedback(_Transactions):
+    """What subscribers said about papers: "more like this" (+1), "less like this" (-1)."""
+
+    def record_feedback(self, email: str, paper_id: str, value: int, *, now: datetime) -> None:
+        """Set `email`'s word on a paper (the latest click wins)."""
+        with self._write() as conn:
+            feedback.record(conn, email, paper_id, value, now=now)
+
+    def undo_feedback(self, email: str, paper_id: str) -> bool:
+        """Forget `email`'s word on one paper; False when there was none."""
+        with self._write() as conn:
+            return feedback.undo(conn, email, paper_id)
+
+    def forget_feedback(self, email: str) -> int:
+        """Forget all of `email`'s feedback; how many papers it named."""
+        with self._write() as conn:
+            return feedback.forget(conn, email)
+
+    def feedback_of(self, email: str) -> list[tuple[str, int, str, str]]:
+        """(paper id, +1/-1, when, title) of `email`'s feedback, newest first."""
+        with self._read() as conn:
+            return feedback.of(conn, email)
+
+    def feedback_votes(self, emails: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Per address (case-folded): paper id -> +1 / -1."""
+        with self._read() as conn:
+            return feedback.votes(conn, emails)
+
+    def feedback_counts(self) -> dict[str, tuple[int, int]]:
+        """Per address (case-folded): (liked, disliked) papers."""
+        with self._read() as conn:
+            return feedback.counts(conn)

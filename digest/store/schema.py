@@ -125,6 +125,14 @@ opt_outs = Table(
     Column("since", String(32), nullable=False),
     Column("via", String(32), nullable=False),  # "link" (the web page or one-click) | "cli"
 )
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("email", String(320), primary_key=True),  # case-folded
+    Column("paper_id", String(255), primary_key=True),
+    Column("value", Integer, nullable=False),  # +1 more like this, -1 less like this
+    Column("at", String(32), nullable=False),
+)
 pages = Table(
     "pages",
     metadata,

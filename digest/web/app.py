@@ -27,6 +27,7 @@ from digest.config.values import Config
 from digest.errors import StoreError
 from digest.mail.render import bundled_templates
 from digest.store import Store, store_exists
+from digest.web.feedback import FeedbackPages
 from digest.web.tokens import UNSUBSCRIBE, VIEW, verify
 
 MAX_BODY = 4096  # a one-click POST is 26 bytes; nothing we accept is larger
@@ -143,6 +144,24 @@ class Pages:
             action=f"{self.prefix}/u/{token}",
         )
 
+    async def form(self, request: Request) -> dict[str, list[str]] | Response:
+        """A POST's fields, read within BODY_SECONDS and MAX_BODY, or the answer to give."""
+        try:
+            async with asyncio.timeout(BODY_SECONDS):
+                body = await _body(request)
+        except TimeoutError:
+            return self.page("message", 408, title="Too slow", message="Nothing was changed.")
+        except ClientDisconnect:
+            route = request.url.path.rsplit("/", 1)[0]
+            log.info(
+                "client went away mid-body: %s %s/…; nothing was changed", request.method, route
+            )
+            return Response(status_code=400)  # nobody is there to read it
+        if body is None:
+            return self.page("message", 413, title="Too large", message="Nothing was changed.")
+        form = await _form(request, body)
+        return self.bad_request() if form is None else form
+
     async def unsubscribe_post(self, request: Request) -> Response:
         """POST /u/TOKEN: `List-Unsubscribe=One-Click` (RFC 8058, or the page's button)
         unsubscribes at once; `action=resubscribe` undoes it."""
@@ -150,19 +169,9 @@ class Pages:
         email = verify(self.secret, UNSUBSCRIBE, token, now=self.clock())
         if email is None:
             return self.not_found()
-        try:
-            async with asyncio.timeout(BODY_SECONDS):
-                body = await _body(request)
-        except TimeoutError:
-            return self.page("message", 408, title="Too slow", message="Nothing was changed.")
-        except ClientDisconnect:
-            log.info("client went away mid-body: %s /u/…; nothing was changed", request.method)
-            return Response(status_code=400)  # nobody is there to read it
-        if body is None:
-            return self.page("message", 413, title="Too large", message="Nothing was changed.")
-        form = await _form(request, body)
-        if form is None:
-            return self.bad_request()
+        form = await self.form(request)
+        if isinstance(form, Response):
+            return form
         try:
             if form.get("action") == ["resubscribe"]:
                 await self._call(lambda: self.store().opt_in(email))
@@ -294,6 +303,7 @@ def make_app(config: Config, *, clock: Clock | None = None) -> tuple[Starlette, 
         Route("/healthz", pages.healthz, methods=["GET"]),
         Route("/static/web.css", pages.stylesheet, methods=["GET"]),
     ]
+    routes += FeedbackPages(pages).routes()
     if pages.prefix:  # a proxy that passes the path on as it is
         routes = [Mount(pages.prefix, routes=list(routes)), *routes]
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {

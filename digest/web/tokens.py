@@ -12,6 +12,8 @@ from datetime import datetime
 
 UNSUBSCRIBE = "unsubscribe"
 VIEW = "view"
+MORE = "more"  # "more like this": subject is "address\npaper id"
+LESS = "less"
 TAG_BYTES = 16  # 128-bit tag: guessing one is hopeless
 
 
