@@ -89,8 +89,8 @@ def store(config: Config) -> Check:
 
 
 def seeds(config: Config) -> list[Check]:
-    """Seed papers (`like`) need the hybrid ranking and must be in the store (seen in some
-    source's listing) to count: a warning for each that does not, never a failure."""
+    """Seed papers (`like`) need the hybrid ranking; one not in the store yet is looked up
+    by the next run (a warning here, never a failure)."""
     wanted = sorted({pid for s in config.subscribers for pid in s.liked})
     if not wanted:
         return []
@@ -104,7 +104,7 @@ def seeds(config: Config) -> list[Check]:
     return [
         Check(f"like {pid}", "in the store")
         if pid in known
-        else Check(f"like {pid}", warning="not in the store yet: it counts once a source lists it")
+        else Check(f"like {pid}", warning="not in the store yet: the next run looks it up")
         for pid in wanted
     ]
 

@@ -15,12 +15,14 @@ import pytest
 
 from digest.store import Store
 from tests.cli_helpers import run_cli
-from tests.servers import SmtpServer
+from tests.conftest import LISTINGS, ROOT, write_config
+from tests.servers import HttpServer, Reply, SmtpServer
 from tests.web_helpers import SECRET, endpoint, web_config
 
 # links are signed at the run's moment and last a year: the runs are today and tomorrow
 DAY1 = datetime.now(UTC).replace(microsecond=0).isoformat()
 DAY2 = (datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)).isoformat()
+FIXTURES = ROOT / "tests" / "data" / "fixtures"
 pytestmark = pytest.mark.slow  # starts the endpoint in a process; embeds with the model
 
 
@@ -170,7 +172,7 @@ def test_seed_papers_are_canonical_and_check_warns_about_unknown_ones(
     assert checked.code == 0, checked.out
     warned = [line for line in checked.out.splitlines() if line.startswith("warning: like")]
     assert warned == [
-        "warning: like arxiv:2401.00001: not in the store yet: it counts once a source lists it"
+        "warning: like arxiv:2401.00001: not in the store yet: the next run looks it up"
     ]
 
 
@@ -196,3 +198,57 @@ def test_feedback_rows_on_sqlite_and_postgresql(store_url: str) -> None:
         assert [row[0] for row in store.feedback_of("bob@example.org")] == ["arxiv:1"]
     finally:
         store.close()
+
+
+def test_a_seed_no_source_listed_is_looked_up_once_and_never_mailed(
+    tmp_path: Path,
+    http_server: HttpServer,
+    smtp_server: SmtpServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Seeds missing from the store are asked of the (loopback) arXiv API in one request; the
+    one it knows is kept as an example, never a digest candidate, and not asked again; the
+    one it does not know is a note in the report, not a failure."""
+    query = "/api?id_list=2509.12269%2C2509.99999&max_results=2"
+    http_server.routes[query] = Reply((FIXTURES / "arxiv_api_query.xml").read_bytes())
+    people = [
+        {
+            "name": "Ada",
+            "email": "ada@example.org",
+            "keywords": ["network"],
+            "like": ["https://arxiv.org/abs/2509.12269v1", "2509.99999"],
+        }
+    ]
+    config = write_config(
+        tmp_path,
+        sources=[("day1", str(LISTINGS / "day1.xml"))],
+        subscribers=people,
+        smtp_port=smtp_server.port,
+        extra=f'\n[ranking]\nsemantic = true\nseed_lookup = "{http_server.url("/api")}"\n',
+    )
+    run = run_cli(capsys, "run", "--config", config, "--now", DAY1, "--dry-run")
+    assert run.code == 0, run.out
+    assert "note: seed arxiv:2509.99999 not found in the arXiv API" in run.out
+    assert len(http_server.hits(query)) == 1
+    eml = next((tmp_path / "outbox").glob("*.eml")).read_bytes()
+    message = message_from_bytes(eml, policy=policy.default)
+    plain = message.get_body(("plain",))
+    assert plain is not None and "2509.12269" not in str(plain.get_content())
+    # a real run keeps the found seed (no seq: never a candidate); the next asks only for
+    # the other
+    http_server.routes["/api?id_list=2509.99999&max_results=1"] = Reply(
+        (FIXTURES / "arxiv_api_query.xml").read_bytes()
+    )
+    assert run_cli(capsys, "run", "--config", config, "--now", DAY1).code == 0
+    sent = smtp_server.received[0].message.get_body(("plain",))
+    assert sent is not None and "2509.12269" not in str(sent.get_content())
+    store = Store.sqlite(tmp_path / "state" / "digest.sqlite3")
+    try:
+        seed = store.paper("arxiv:2509.12269")
+        assert seed is not None and seed.title
+    finally:
+        store.close()
+    assert len(http_server.hits(query)) == 2  # the dry-run kept nothing
+    assert run_cli(capsys, "run", "--config", config, "--now", DAY2).code == 0
+    assert len(http_server.hits(query)) == 2
+    assert len(http_server.hits("/api?id_list=2509.99999&max_results=1")) == 1

@@ -160,6 +160,8 @@ class RankingSettings(Strict):
     semantic: bool | Literal["auto"] = "auto"
     semantic_weight: float = Field(default=0.5, ge=0, le=1)
     model: Text | None = None
+    # where seed papers (`like`) that no source has listed are looked up, once each
+    seed_lookup: Text = "https://export.arxiv.org/api/query"
 
     @field_validator("semantic", mode="before")
     @classmethod

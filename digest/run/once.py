@@ -26,6 +26,7 @@ from digest.run.gather import fetch_all, send_alerts
 from digest.run.group import Group, chunk_size, group_key
 from digest.run.owner import Ownership
 from digest.run.plan import prepare
+from digest.run.seeds import fetch_seeds
 from digest.store import Store
 from digest.store.group_runs import GroupRun
 from digest.store.locks import LEAD
@@ -52,6 +53,7 @@ async def _fetch_phase(run: Run, planned: GroupRun, done: Done) -> GroupRun:
             if planned.state == "fetching":
                 now = planned.run_at
                 done.outcomes = await fetch_all(config, store=store, fetcher=run.fetcher, now=now)
+                done.notes += await fetch_seeds(config, store, run.fetcher, now=now)
                 cursor = store.newest_seq()
                 # indexed (and embedded) before the chunks open: other instances then find
                 # every vector cached

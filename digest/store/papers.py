@@ -226,3 +226,19 @@ def save_embeddings(
     ]
     if rows:
         conn.execute(insert_ignore(conn, table), rows)
+
+
+def keep_seeds(conn: Connection, batch: Iterable[Paper], *, now: datetime) -> int:
+    """Store papers fetched only because a subscriber named them as seeds (`like`), without
+    a seq: they are examples to rank by, never candidates of a digest. Known ids are left
+    alone. How many were new."""
+    stamp = to_text(now)
+    added = 0
+    for paper in batch:
+        if conn.execute(select(papers.c.id).where(papers.c.id == paper.id)).first():
+            continue
+        conn.execute(
+            insert(papers).values(**paper_row(paper), first_seen=stamp, updated=stamp, seq=None)
+        )
+        added += 1
+    return added

@@ -242,6 +242,11 @@ class Store(GroupRuns, SubscriberLinks, PaperFeedback):
             row = conn.execute(select(papers).where(papers.c.id == paper_id)).first()
         return paper_rows.row_paper(row) if row else None
 
+    def keep_seeds(self, batch: Iterable[Paper], *, now: datetime) -> int:
+        """Store seed papers (`like`) as examples, never digest candidates; how many new."""
+        with self._write() as conn:
+            return paper_rows.keep_seeds(conn, batch, now=now)
+
     def writable(self) -> None:
         """Write one row and roll it back (`digest check`, in rollback mode): StoreError
         when the database or its file only reads."""
