@@ -23,6 +23,7 @@ from digest.health import Health, Status
 from digest.mail.deliver import FileOutbox, Outbox, SmtpOutbox
 from digest.mail.render import make_environment
 from digest.mail.sample import sample_digest
+from digest.metrics import Metrics
 from digest.models import FeedState, RunReport, Subscriber
 from digest.ranking.semantic import Embedder
 from digest.run.deliver import build
@@ -278,26 +279,30 @@ async def serve(config: Config, *, on_report: Callable[[RunReport], None]) -> No
     # and the sent ledger would be lost, and everyone mailed again): it fails with a line
     seen = [store_exists(config.store_url)]
 
+    metrics = Metrics()
+
     async def run_group(
         members: list[int], stop: asyncio.Event, label: str, fire: datetime | None
     ) -> None:
         runner = Runner(config.narrowed(members))
+        metrics.run_started(label)
         report = await runner.run(
             now=datetime.now(UTC), stop=stop, label=label, fire=fire, create=not seen[0]
         )
         seen[0] = seen[0] or store_exists(config.store_url)
+        metrics.run_finished(label, report)
         on_report(report)
 
     await schedule(
         config,
         run_group,
         delivered_since=lambda m, t: delivered_since(config, m, t),
-        web=(lambda stop: web(config, stop)) if config.settings.web is not None else None,
+        web=(lambda stop: web(config, stop, metrics)) if config.settings.web is not None else None,
     )
 
 
-async def web(config: Config, stop: asyncio.Event) -> None:
-    """Answer subscriber links ([web]) until `stop` is set."""
+async def web(config: Config, stop: asyncio.Event, metrics: Metrics | None = None) -> None:
+    """Answer subscriber links ([web]) and /metrics until `stop` is set."""
     from digest.web.server import serve_web
 
-    await serve_web(config, stop)
+    await serve_web(config, stop, metrics=metrics)

@@ -203,6 +203,15 @@ def resolve(settings: Settings, path: Path, people: Subscribers) -> Config:
             )
         else:
             web_secret = secret.encode("utf-8")
+    metrics_token = None
+    if settings.web is not None and settings.web.metrics_token_env:
+        metrics_token = os.environ.get(settings.web.metrics_token_env) or None
+        if metrics_token is None:
+            raise _fail(
+                path,
+                "web.metrics_token_env",
+                f"environment variable {settings.web.metrics_token_env} is not set",
+            )
     return Config(
         path=path,
         settings=settings,
@@ -219,6 +228,7 @@ def resolve(settings: Settings, path: Path, people: Subscribers) -> Config:
         password_missing=missing,
         web_secret=web_secret,
         secret_missing=secret_problem,
+        metrics_token=metrics_token,
     )
 
 

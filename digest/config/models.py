@@ -182,6 +182,7 @@ class WebSettings(Strict):
     base_url: BaseUrl
     secret_env: Text
     keep_days: int = Field(default=30, ge=1, le=3650)  # sent digests kept for "View in browser"
+    metrics_token_env: Text | None = None  # GET /metrics needs "Authorization: Bearer <it>"
 
     @field_validator("base_url")
     @classmethod

@@ -55,6 +55,7 @@ class Config:
     password_missing: str | None = None  # the unset variable [smtp] password_env names
     web_secret: bytes | None = None  # [web] secret_env's value: signs subscriber links
     secret_missing: str | None = None  # why [web] secret_env's value cannot be used
+    metrics_token: str | None = None  # [web] metrics_token_env's value
 
     @property
     def base(self) -> Path:

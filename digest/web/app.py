@@ -7,6 +7,7 @@ path of `base_url` (a reverse proxy that strips that prefix, or one that does no
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from starlette.types import Message
 from digest.config.values import Config
 from digest.errors import StoreError
 from digest.mail.render import bundled_templates
+from digest.metrics import Metrics
 from digest.store import Store, store_exists
 from digest.web.feedback import FeedbackPages
 from digest.web.tokens import UNSUBSCRIBE, VIEW, verify
@@ -70,6 +72,7 @@ class Pages:
         self.prefix = urlsplit(config.settings.web.base_url).path if config.settings.web else ""
         self.env.globals["prefix"] = self.prefix
         self._store: Store | None = None
+        self.metrics: Metrics | None = None
         # a store this process has seen is never created again: an opt-out written to a new,
         # empty file where the real one was deleted would be lost to the runs
         self._seen = store_exists(config.store_url)
@@ -223,6 +226,21 @@ class Pages:
         body = {"ok": verdict.ok, "why": verdict.why}
         return _secure(JSONResponse(body, status_code=200 if verdict.ok else 503))
 
+    async def metrics_page(self, request: Request) -> Response:
+        """GET /metrics: Prometheus text format; with [web] metrics_token_env, only for
+        "Authorization: Bearer <token>" (401 otherwise)."""
+        if self.metrics is None:
+            return self.not_found()
+        token = self.config.metrics_token
+        if token is not None:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                answer = JSONResponse({"ok": False, "why": "a bearer token is needed"}, 401)
+                answer.headers["WWW-Authenticate"] = "Bearer"
+                return _secure(answer)
+        body = self.metrics.exposition()
+        return _secure(Response(body, media_type="text/plain; version=0.0.4; charset=utf-8"))
+
     async def stylesheet(self, request: Request) -> Response:
         """The pages' one stylesheet."""
         css = (bundled_templates() / "web" / "web.css").read_text(encoding="utf-8")
@@ -293,14 +311,18 @@ async def _form(request: Request, body: bytes) -> dict[str, list[str]] | None:
     return fields
 
 
-def make_app(config: Config, *, clock: Clock | None = None) -> tuple[Starlette, Pages]:
+def make_app(
+    config: Config, *, clock: Clock | None = None, metrics: Metrics | None = None
+) -> tuple[Starlette, Pages]:
     """The endpoint for `config` ([web] must be set), and its pages (close them after)."""
     pages = Pages(config, clock=clock)
+    pages.metrics = metrics
     routes: list[BaseRoute] = [
         Route("/u/{token}", pages.unsubscribe_page, methods=["GET"]),
         Route("/u/{token}", pages.unsubscribe_post, methods=["POST"]),
         Route("/d/{token}", pages.digest_page, methods=["GET"]),
         Route("/healthz", pages.healthz, methods=["GET"]),
+        Route("/metrics", pages.metrics_page, methods=["GET"]),
         Route("/static/web.css", pages.stylesheet, methods=["GET"]),
     ]
     routes += FeedbackPages(pages).routes()

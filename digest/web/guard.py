@@ -11,6 +11,8 @@ from collections.abc import Callable
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from digest.metrics import Metrics
+
 log = logging.getLogger("digest.web.access")
 ROUTES = ("/u/", "/d/")  # their last segment is a signed token: logged as "…"
 
@@ -24,15 +26,34 @@ def route(path: str) -> str:
     return path[:80]
 
 
+LABELS = ("/u/", "/d/", "/m/", "/l/", "/healthz", "/metrics", "/static/")
+
+
+def route_label(path: str) -> str:
+    """A metrics label for the request path: one of a few fixed routes, else "other"."""
+    for label in LABELS:
+        if label in path:
+            return label.strip("/")
+    return "other"
+
+
 class Guard:
     """Counts requests being served (not open sockets: an idle or slow client holds a socket,
     not a slot) and refuses the one over `limit` with `busy()`."""
 
-    def __init__(self, app: ASGIApp, busy: Callable[[], Response], *, limit: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        busy: Callable[[], Response],
+        *,
+        limit: int,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.app = app
         self.busy = busy
         self.limit = limit
         self.serving = 0
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,6 +78,8 @@ class Guard:
                 self.serving -= 1
         finally:
             _access(scope, status[0], time.perf_counter() - started)
+            if self.metrics is not None:
+                self.metrics.request(route_label(str(scope.get("path", ""))), status[0])
 
 
 def _access(scope: Scope, status: int, seconds: float) -> None:

@@ -15,6 +15,7 @@ from hypercorn.typing import ASGIFramework
 
 from digest.config.values import Config, split_listen
 from digest.errors import ConfigError
+from digest.metrics import Metrics
 from digest.web.app import Clock, make_app
 from digest.web.guard import Guard
 
@@ -58,14 +59,21 @@ def server_config(fd: int) -> ServerConfig:
     return settings
 
 
-async def serve_web(config: Config, stop: asyncio.Event, *, clock: Clock | None = None) -> None:
-    """Answer subscriber links on [web] listen until `stop` is set."""
+async def serve_web(
+    config: Config,
+    stop: asyncio.Event,
+    *,
+    clock: Clock | None = None,
+    metrics: Metrics | None = None,
+) -> None:
+    """Answer subscriber links (and /metrics) on [web] listen until `stop` is set."""
     web = config.settings.web
     if web is None:
         raise ConfigError(f"{config.path}: [web] is not set", path=str(config.path), key="web")
     sock = _listen(config, web.listen)
-    app, pages = make_app(config, clock=clock)
-    guarded = Guard(app, pages.busy, limit=MAX_REQUESTS)
+    metrics = metrics or Metrics()
+    app, pages = make_app(config, clock=clock, metrics=metrics)
+    guarded = Guard(app, pages.busy, limit=MAX_REQUESTS, metrics=metrics)
     # the server owns the socket from here (fd://) and closes it when it stops
     settings = server_config(sock.detach())
     log.info("subscriber links answered on http://%s (as %s)", web.listen, web.base_url)
