@@ -8,6 +8,7 @@ service are thin layers over this module, and so is bench/deliver.py.
 from __future__ import annotations
 
 import asyncio
+import logging
 import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -17,7 +18,9 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
+from digest.bounces.read import BounceReport
 from digest.config.values import Config
+from digest.errors import MailboxError, StoreError
 from digest.fetch import Fetcher
 from digest.health import Health, Status
 from digest.mail.deliver import FileOutbox, Outbox, SmtpOutbox
@@ -34,16 +37,19 @@ from digest.state import (
     Feedback,
     SubscriberState,
     delivered_since,
+    existing_store,
     feedback,
     health,
     health_check,
     resubscribe,
+    resume,
     status,
     subscribers,
 )
 from digest.store import Store, dry_run_copy, store_exists
 
 Progress = Callable[[int, int], None]
+log = logging.getLogger("digest.service")
 
 __all__ = [
     "Feedback",
@@ -61,7 +67,9 @@ __all__ = [
     "health",
     "health_check",
     "preview",
+    "read_bounces",
     "resubscribe",
+    "resume",
     "run",
     "send_test_email",
     "serve",
@@ -291,14 +299,60 @@ async def serve(config: Config, *, on_report: Callable[[RunReport], None]) -> No
         )
         seen[0] = seen[0] or store_exists(config.store_url)
         metrics.run_finished(label, report)
+        metrics.paused.set(await asyncio.to_thread(paused_count, config))
         on_report(report)
 
+    async def bounces() -> None:
+        if not store_exists(config.store_url):  # the first run makes it: nothing to pause yet
+            log.info("bounce mailbox: not read before the first run")
+            return
+        found = await asyncio.to_thread(read_bounces, config, now=datetime.now(UTC))
+        metrics.bounces_read(found.hard, found.soft, found.ignored)
+        metrics.paused.set(await asyncio.to_thread(paused_count, config))
+        for pause in found.paused:
+            log.warning("paused %s: %s", pause.email, pause.describe())
+        if found.error:
+            log.error("bounce mailbox: %s", found.error)
+        elif found.read:
+            log.info(
+                "bounce mailbox: %d read: %d hard, %d soft, %d ignored",
+                found.read,
+                found.hard,
+                found.soft,
+                found.ignored,
+            )
+
+    reading = config.settings.bounces
     await schedule(
         config,
         run_group,
         delivered_since=lambda m, t: delivered_since(config, m, t),
         web=(lambda stop: web(config, stop, metrics)) if config.settings.web is not None else None,
+        every=((reading.every_minutes * 60.0, bounces),) if reading.host else (),
     )
+
+
+def paused_count(config: Config) -> int:
+    """How many of the config's subscribers bounces paused (0 before the first run)."""
+    with existing_store(config) as store:
+        paused = store.paused() if store is not None else {}
+    return sum(1 for s in config.subscribers if s.email.casefold() in paused)
+
+
+def read_bounces(config: Config, *, now: datetime) -> BounceReport:
+    """Read the [bounces] mailbox once into the store; a store no run has made yet, an
+    unreachable mailbox or a store failure is the report's error, never raised."""
+    from digest.bounces.read import read_mailbox
+
+    if config.settings.bounces.verp_domain:
+        config.require_link_secret()  # the VERP tags are signed with it
+    with existing_store(config) as store:
+        if store is None:
+            return BounceReport(error="no run has created the store yet: nothing to pause")
+        try:
+            return read_mailbox(config, store, now=now)
+        except (MailboxError, StoreError) as exc:
+            return BounceReport(error=str(exc))
 
 
 async def web(config: Config, stop: asyncio.Event, metrics: Metrics | None = None) -> None:

@@ -6,6 +6,7 @@
     ├── SourceError                  one source could not be fetched or parsed; the run goes on
     │   └── SourceReportedError        the server answered with a well-formed error document
     ├── DeliveryError                a message was not accepted for a recipient
+    ├── MailboxError                 the bounce mailbox (IMAP) cannot be read
     └── StoreError                   the state store cannot be opened, migrated or locked
         └── AlreadyRunningError        another run holds the store's run lock
 
@@ -51,12 +52,26 @@ class SourceReportedError(SourceError):
 
 
 class DeliveryError(DigestError):
-    """A message was not accepted for a recipient; `permanent` tells whether a retry may help."""
+    """A message was not accepted for a recipient; `permanent` tells whether a retry may help;
+    `bounce` is the status code when the server refused the recipient at RCPT TO (the address
+    bounced: hard when permanent, else soft)."""
 
-    def __init__(self, message: str, *, recipient: str = "", permanent: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        recipient: str = "",
+        permanent: bool = False,
+        bounce: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.recipient = recipient
         self.permanent = permanent
+        self.bounce = bounce
+
+
+class MailboxError(DigestError):
+    """The bounce mailbox ([bounces], IMAP) cannot be reached, logged into or read."""
 
 
 class StoreError(DigestError):

@@ -38,6 +38,7 @@ class SubscriberStatus:
     last_delivery: str | None
     papers_sent: int
     unsubscribed: str | None = None  # since when, when they opted out through their link
+    paused: str | None = None  # why bounces paused the address ("hard bounce 5.1.1 on ...")
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,12 @@ class Metrics:
             ["source", "reason"],
             registry=r,
         )
+        self.failing = Gauge(
+            "digest_source_failures_in_a_row",
+            "Runs in a row (since the process started) in which the source failed.",
+            ["source"],
+            registry=r,
+        )
         self.last_success = Gauge(
             "digest_last_successful_run_timestamp_seconds",
             "When a run of the group last finished without failures (Unix time).",
@@ -59,10 +65,23 @@ class Metrics:
         )
         self.durations = Histogram(
             "digest_run_phase_seconds",
-            "Run durations: all, fetch and plan, send.",
+            "Run durations: total, fetch (and store), plan (rank), send.",
             ["phase"],
             buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
             registry=r,
+        )
+        self.bounces = Counter(
+            "digest_bounces",
+            "Bounces: hard and soft (refused at RCPT TO, or reported later), and messages in "
+            "the bounce mailbox that counted for nothing (ignored).",
+            ["kind", "via"],
+            registry=r,
+        )
+        self.paused = Gauge(
+            "digest_paused_subscribers", "Subscribers paused by bounces.", registry=r
+        )
+        self.smtp_retries = Counter(
+            "digest_smtp_retries", "Sends tried again after a temporary failure.", registry=r
         )
         self.requests = Counter(
             "digest_web_requests",
@@ -81,16 +100,31 @@ class Metrics:
         self.runs_finished.labels(group, outcome).inc()
         for d in report.deliveries:
             self.digests.labels(d.status).inc()
+            if d.bounce:
+                self.bounces.labels(d.bounce, "smtp").inc()
+        self.smtp_retries.inc(report.smtp_retries)
         for s in report.sources:
             self.papers.labels(s.name).inc(s.papers)
             if s.status == "failed":
                 self.source_failures.labels(s.name, reason_class(s.error or "")).inc()
+                self.failing.labels(s.name).inc()
+            else:
+                self.failing.labels(s.name).set(0)
         total = (report.finished - report.started).total_seconds()
         self.durations.labels("total").observe(total)
-        self.durations.labels("fetch_and_plan").observe(max(0.0, total - report.sending_seconds))
-        self.durations.labels("send").observe(report.sending_seconds)
+        self.durations.labels("fetch").observe(report.fetch_seconds)
+        self.durations.labels("plan").observe(report.plan_seconds)
+        # chunks are ranked between sends: sending is what the rest of that time was
+        sending = max(0.0, report.sending_seconds - report.plan_seconds)
+        self.durations.labels("send").observe(sending)
         if not report.failed:
             self.last_success.labels(group).set(report.finished.timestamp())
+
+    def bounces_read(self, hard: int, soft: int, ignored: int) -> None:
+        """Count what one reading of the bounce mailbox found."""
+        self.bounces.labels("hard", "dsn").inc(hard)
+        self.bounces.labels("soft", "dsn").inc(soft)
+        self.bounces.labels("ignored", "dsn").inc(ignored)
 
     def request(self, route: str, outcome: int) -> None:
         """One subscriber-link request answered with `outcome` (its status code)."""

@@ -11,8 +11,9 @@ SourceStatus = Literal["ok", "not-modified", "no-batch", "stale", "failed"]
 # unrecorded: accepted by the server but the store could not record it; stopped: not tried
 # because sending stopped (a failed ledger write, a shutdown)
 DeliveryStatus = Literal[
-    "sent", "written", "nothing-new", "opted-out", "failed", "unrecorded", "stopped"
+    "sent", "written", "nothing-new", "opted-out", "paused", "failed", "unrecorded", "stopped"
 ]
+BounceKind = Literal["hard", "soft"]
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,34 @@ class FeedState:
 
 
 @dataclass(frozen=True)
+class Bounce:
+    """A permanent (hard) or temporary (soft) failure an address met: refused at RCPT TO
+    (via "smtp") or reported later by a delivery status notification (via "dsn"). `ref` names
+    the bounce message (or the refused message) so a second sight of it counts once."""
+
+    email: str
+    kind: BounceKind
+    status: str  # the enhanced status code ("5.1.1") or, without one, the SMTP reply code
+    via: Literal["smtp", "dsn"]
+    ref: str
+
+
+@dataclass(frozen=True)
+class Pause:
+    """An address not mailed until an operator resumes it, and why."""
+
+    email: str
+    since: str  # ISO time
+    kind: BounceKind
+    status: str
+    reason: str  # "hard bounce 5.1.1", "5 soft bounces in 14 days, the last 4.2.2"
+
+    def describe(self) -> str:
+        """'hard bounce 5.1.1 on 2026-12-03'."""
+        return f"{self.reason} on {self.since[:10]}"
+
+
+@dataclass(frozen=True)
 class SourceOutcome:
     """How one source fared in one run; `recovered` names the XML error its document had
     that the parser read past without losing items (e.g. 'undefined entity, line 40')."""
@@ -163,6 +192,8 @@ class DeliveryOutcome:
     message_id: str | None = None
     location: str | None = None
     error: str | None = None
+    bounce: BounceKind | None = None  # the server refused the address at RCPT TO
+    paused: str | None = None  # why the address is paused ("hard bounce 5.1.1 on 2026-12-03")
 
 
 @dataclass(frozen=True)
@@ -181,6 +212,9 @@ class RunReport:
     errors: tuple[str, ...] = ()  # what went wrong for the whole run (the store, mostly)
     instance: str = ""  # which instance did this (shared runs on PostgreSQL)
     statements: int = 0  # SQL statements this instance sent during the run
+    smtp_retries: int = 0  # sends tried again after a temporary failure
+    fetch_seconds: float = 0.0  # fetching, deciding and storing the sources' papers
+    plan_seconds: float = 0.0  # ranking (on the planning thread), within the sending time
 
     @property
     def throughput(self) -> float | None:

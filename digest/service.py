@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -52,14 +52,16 @@ async def serve(
     *,
     delivered_since: Callable[[list[int], datetime], bool],
     web: Callable[[asyncio.Event], Coroutine[Any, Any, None]] | None = None,
+    every: Sequence[tuple[float, Callable[[], Coroutine[Any, Any, None]]]] = (),
 ) -> None:
     """Run every schedule group's digests on time until SIGTERM or SIGINT.
 
     Jobs never overlap (max_instances=1, coalesce, and one run at a time across groups, since a
     run holds the store's lock); a job that fires late within the misfire grace still runs,
     once. After a restart inside the grace period a group that was due and has not been served
-    since runs at once. On a signal, the running job finishes the messages in flight, records
-    them, and the service returns.
+    since runs at once. Each (seconds, task) of `every` runs that often (never twice at
+    once; its failures are logged). On a signal, the running job finishes the messages in
+    flight, records them, and the service returns.
     """
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -110,6 +112,25 @@ async def serve(
         if owed is not None and not delivered_since(members, owed):
             log.info("catching up %s: due at %s", label, owed.isoformat())
             scheduler.add_job(job, "date", run_date=now, args=[label, members, slot])
+    for seconds, task in every:
+
+        async def periodic(task: Callable[[], Coroutine[Any, Any, None]] = task) -> None:
+            try:
+                await task()
+            except DigestError as exc:
+                log.error("%s failed: %s", task.__name__, exc)
+            except Exception as exc:  # a bug must not kill the service or print a traceback
+                log.error("%s failed: %s: %s", task.__name__, type(exc).__name__, exc)
+
+        scheduler.add_job(
+            periodic,
+            "interval",
+            seconds=seconds,
+            next_run_time=now,
+            max_instances=1,
+            coalesce=True,
+            name=getattr(task, "__name__", "periodic"),
+        )
     scheduler.start()
     web_stop = asyncio.Event()
     endpoint: asyncio.Task[None] | None = None

@@ -1,12 +1,12 @@
 """What the store says about runs and subscribers, as values: status, health, the catch-up
-rule, opt-outs (listed and undone). Reads only, except `resubscribe`; a store that no run
-has created yet reads as empty."""
+rule, opt-outs (listed and undone), bounce pauses (listed and lifted). Reads only, except
+`resubscribe` and `resume`; a store that no run has created yet reads as empty."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from digest.health import (
     run_summary,
     shared_summary,
 )
+from digest.models import Pause
 from digest.store import Store, store_exists
 from digest.store.store import safe_url
 from digest.timeutil import iso, to_text
@@ -52,6 +53,7 @@ def status(config: Config, runs: int = 5, *, store: Store | None = None) -> Stat
     papers = 0
     shared: list[dict[str, Any]] = []
     opted: dict[str, str] = {}
+    paused: dict[str, Pause] = {}
     with existing_store(config, store) as found:
         if found is not None:
             reports = found.recent_runs(max(runs, config.settings.alerts.failures))
@@ -59,6 +61,7 @@ def status(config: Config, runs: int = 5, *, store: Store | None = None) -> Stat
             papers = found.count_papers()
             shared = found.recent_group_runs(runs) if found.remote else []
             opted = found.opted_out()
+            paused = found.paused()
     streaks = failing_streaks(reports)
     threshold = config.settings.alerts.failures
     return Status(
@@ -71,6 +74,7 @@ def status(config: Config, runs: int = 5, *, store: Store | None = None) -> Stat
                 last_delivery=iso(last.get(s.email, (None, 0))[0]),
                 papers_sent=last.get(s.email, (None, 0))[1],
                 unsubscribed=iso(opted.get(s.email.casefold())),
+                paused=_why(paused.get(s.email.casefold())),
             )
             for s in config.subscribers
         ),
@@ -78,6 +82,10 @@ def status(config: Config, runs: int = 5, *, store: Store | None = None) -> Stat
         failing_sources={k: v for k, v in streaks.items() if v >= threshold},
         shared=tuple(shared_summary(row) for row in shared),
     )
+
+
+def _why(pause: Pause | None) -> str | None:
+    return pause.describe() if pause is not None else None
 
 
 def health(config: Config, *, now: datetime, store: Store | None = None) -> Health:
@@ -124,25 +132,33 @@ class SubscriberState:
 
     name: str
     email: str
-    state: str  # "active" | "unsubscribed"
+    state: str  # "active" | "unsubscribed" | "paused"
     since: str | None = None
     liked: int = 0  # papers marked "more like this" (clicks; config seeds not counted)
     disliked: int = 0
+    reason: str | None = None  # why paused: "hard bounce" or "5 soft bounces in 14 days, ..."
+    status: str | None = None  # the bounce's status code ("5.1.1")
 
 
 def subscribers(config: Config) -> list[SubscriberState]:
-    """Every subscriber of the config, each active or unsubscribed (since when), with how
-    many papers they liked and disliked."""
+    """Every subscriber of the config, each active, unsubscribed or paused by bounces (since
+    when, and why), with how many papers they liked and disliked."""
     with existing_store(config) as store:
         opted = store.opted_out() if store is not None else {}
+        paused = store.paused() if store is not None else {}
         counts = store.feedback_counts() if store is not None else {}
     out = []
     for sub in config.subscribers:
         key = sub.email.casefold()
-        since = opted.get(key)
-        state = "unsubscribed" if since else "active"
         liked, disliked = counts.get(key, (0, 0))
-        out.append(SubscriberState(sub.name, sub.email, state, iso(since), liked, disliked))
+        state = SubscriberState(sub.name, sub.email, "active", None, liked, disliked)
+        if key in opted:
+            state = replace(state, state="unsubscribed", since=iso(opted[key]))
+        elif key in paused:
+            p = paused[key]
+            state = replace(state, state="paused", since=iso(p.since), reason=p.reason)
+            state = replace(state, status=p.status)
+        out.append(state)
     return out
 
 
@@ -165,6 +181,13 @@ def feedback(config: Config, email: str, *, forget: bool = False) -> list[Feedba
         if forget:
             store.forget_feedback(email)
         return found
+
+
+def resume(config: Config, email: str) -> bool:
+    """Lift the pause bounces put on `email` (and forget its bounces); False when it was not
+    paused."""
+    with existing_store(config) as store:
+        return store.resume(email) if store is not None else False
 
 
 def resubscribe(config: Config, email: str) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.imap_server import ImapServer, start_dovecot
 from tests.servers import HttpServer, SmtpServer
 
 DATA = Path(__file__).parent / "data"
@@ -47,6 +48,13 @@ def smtp_server() -> Iterator[SmtpServer]:
     server = SmtpServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def imap_server(tmp_path: Path) -> Iterator[ImapServer]:
+    """A started Dovecot (IMAP) with one user (`bounces` / `secret`) and an empty maildir."""
+    with start_dovecot(tmp_path) as server:
+        yield server
 
 
 @pytest.fixture

@@ -181,7 +181,8 @@ def test_rejected_recipient_stays_unsent_and_others_go_out(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A 550 for one recipient is reported with the server's words, the other recipient gets
-    the digest, and the refused papers are sent on the next run."""
+    the digest, and the refused papers are sent on the next run once the address (paused by
+    the hard bounce) is resumed."""
     http_server.routes["/feed.xml"] = Reply((LISTINGS / "day1.xml").read_bytes())
     smtp_server.handler.reject["bob@example.org"] = "550 5.1.1 no such mailbox"
     config = write_config(
@@ -199,6 +200,7 @@ def test_rejected_recipient_stays_unsent_and_others_go_out(
     store.close()
 
     del smtp_server.handler.reject["bob@example.org"]
+    assert run_cli(capsys, "subscribers", "resume", "bob@example.org", "--config", config).code == 0
     again = run_cli(capsys, "run", "--once", "--config", config, "--now", DAY2)
     assert again.code == 0, again.out
     assert [r.rcpt_tos for r in smtp_server.received][-1] == ["bob@example.org"]

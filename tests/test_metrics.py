@@ -4,7 +4,10 @@ address in a label."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,8 +17,10 @@ import pytest
 
 from digest.metrics import reason_class
 from tests.cli_helpers import run_cli, wait_until
+from tests.conftest import LISTINGS, ROOT
+from tests.imap_server import ImapServer
 from tests.servers import SmtpServer
-from tests.web_helpers import SECRET, base_url, endpoint, web_config
+from tests.web_helpers import SECRET, base_url, endpoint, free_port, web_config
 
 pytestmark = pytest.mark.slow  # starts the endpoint and the service in processes
 ALL_DAYS = '["mon", "tue", "wed", "thu", "fri", "sat", "sun"]'
@@ -105,3 +110,69 @@ def test_source_failures_fall_into_a_few_reason_classes() -> None:
     assert reason_class("cannot resolve host 'x.invalid'") == "dns"
     assert reason_class("not a complete RSS/Atom document (SAXParseException)") == "not_a_feed"
     assert reason_class("something new") == "other"
+
+
+def test_metrics_after_a_run_with_a_failing_source_and_bounces(
+    tmp_path: Path, smtp_server: SmtpServer, imap_server: ImapServer
+) -> None:
+    """Under `digest serve` with [bounces]: a bounce message read from IMAP pauses Bob, the
+    run refuses Cy at RCPT TO (550 5.1.1) and meets a dead source; /metrics, parsed with
+    prometheus-client's own parser, counts both bounces by kind and way, two paused
+    subscribers, the paused and failed digests, and the source failure."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    listing = tmp_path / "listing.xml"
+    listing.write_bytes((LISTINGS / "day1.xml").read_bytes())
+    cy = '\n[[subscribers]]\nname = "Cy"\nemail = "cy@example.org"\nkeywords = ["learning"]\n'
+    dead = f'\n[[sources]]\nname = "dead"\nurl = "http://127.0.0.1:{free_port()}/feed"\n'
+    mailbox = (
+        f'\n[bounces]\nhost = "{imap_server.host}"\nport = {imap_server.port}\n'
+        f'security = "none"\nusername = "{imap_server.user}"\npassword_env = "DIGEST_TEST_IMAP"\n'
+    )
+    config = web_config(tmp_path, smtp_server.port, extra=cy + dead + mailbox)
+    config.write_text(config.read_text().replace(str(LISTINGS / "day1.xml"), str(listing)))
+    env = {"DIGEST_TEST_IMAP": imap_server.password}
+    first = subprocess.run(
+        [sys.executable, "-m", "digest", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env, "DIGEST_TEST_SECRET": SECRET},
+        timeout=120,
+    )
+    assert first.returncode == 1 and len(smtp_server.received) == 3, first.stdout  # dead source
+    bounce = (ROOT / "tests/data/bounces/postfix_hard.eml").read_bytes()
+    imap_server.append("INBOX", bounce.replace(b"gone@lab.example", b"bob@example.org"))
+    listing.write_bytes((LISTINGS / "day2.xml").read_bytes())
+    smtp_server.handler.reject["cy@example.org"] = "550 5.1.1 <cy@example.org>: no mailbox"
+    at = (datetime.now(UTC) + timedelta(seconds=4)).strftime("%H:%M:%S")
+    schedule = f'\n[schedule]\ntime = "{at}"\ntimezone = "UTC"\ndays = {ALL_DAYS}\n'
+    config.write_text(config.read_text() + schedule)
+    base = base_url(config)
+    with endpoint(config, "serve", env=env):
+
+        def counted() -> bool:
+            return "digest_runs_finished_total{" in httpx.get(base + "/metrics").text
+
+        assert wait_until(counted, timeout=60)
+        time.sleep(0.2)
+        text = httpx.get(base + "/metrics").text
+    values = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert values[("digest_bounces_total", (("kind", "hard"), ("via", "dsn")))] == 1
+    assert values[("digest_bounces_total", (("kind", "hard"), ("via", "smtp")))] == 1
+    assert values[("digest_bounces_total", (("kind", "ignored"), ("via", "dsn")))] == 0
+    assert values[("digest_paused_subscribers", ())] == 2
+    assert values[("digest_digests_total", (("status", "sent"),))] == 1
+    assert values[("digest_digests_total", (("status", "paused"),))] == 1
+    assert values[("digest_digests_total", (("status", "failed"),))] == 1
+    assert (
+        values[("digest_source_failures_total", (("reason", "refused"), ("source", "dead")))] == 1
+    )
+    assert values[("digest_source_failures_in_a_row", (("source", "dead"),))] == 1
+    assert values[("digest_source_failures_in_a_row", (("source", "day"),))] == 0
+    assert values[("digest_smtp_retries_total", ())] == 0
+    assert ("digest_run_phase_seconds_count", (("phase", "plan"),)) in values
+    assert "@" not in text

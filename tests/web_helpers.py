@@ -7,7 +7,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -57,11 +57,16 @@ def base_url(config: Path) -> str:
 
 @contextmanager
 def endpoint(
-    config: Path, command: str = "web", *, options: Sequence[str] = ()
+    config: Path,
+    command: str = "web",
+    *,
+    options: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[str]]:
-    """`digest [OPTIONS] web` (or `serve`) running on the config, ready to answer; stopped
-    after (unless the test stopped it and read its output)."""
-    env = {**os.environ, "DIGEST_TEST_SECRET": SECRET, "PYTHONPATH": str(ROOT)}
+    """`digest [OPTIONS] web` (or `serve`) running on the config (with `env` added to the
+    environment), ready to answer; stopped after (unless the test stopped it and read its
+    output)."""
+    env = {**os.environ, "DIGEST_TEST_SECRET": SECRET, "PYTHONPATH": str(ROOT), **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "digest", *options, command, "--config", str(config)],
         stdout=subprocess.PIPE,

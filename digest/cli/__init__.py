@@ -3,7 +3,7 @@ else prints or exits. Each command imports the heavy parts (pydantic, SQLAlchemy
 inside its body, so ``digest --help`` starts fast.
 
 ``run`` (``run.py``), ``serve``/``check``/``status`` (``service.py``), ``web`` and
-``subscribers``, ``feedback`` (``web.py``), shared options
+``subscribers``, ``feedback``, ``bounces`` (``web.py``), shared options
 (``options.py``) and report formatting (``report.py``).
 """
 
@@ -18,7 +18,7 @@ from digest import __version__, logs
 from digest.cli.options import EXIT_FAILURES, EXIT_OK, EXIT_USAGE
 from digest.cli.run import preview, run, test_email
 from digest.cli.service import check, serve, status
-from digest.cli.web import feedback, subscribers, web
+from digest.cli.web import bounces, feedback, subscribers, web
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -43,7 +43,18 @@ def cli(ctx: click.Context, log_format: str, log_level: str | None) -> None:
     logs.setup(log_format, log_level or ("info" if serving else "warning"))
 
 
-for command in (run, preview, test_email, serve, check, status, web, subscribers, feedback):
+for command in (
+    run,
+    preview,
+    test_email,
+    serve,
+    check,
+    status,
+    web,
+    subscribers,
+    feedback,
+    bounces,
+):
     cli.add_command(command)
 
 

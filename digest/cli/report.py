@@ -41,6 +41,10 @@ def format_report(report: RunReport, *, outbox: Path | None = None) -> list[str]
     opted = sum(1 for d in report.deliveries if d.status == "opted-out")
     skipped = f"; {opted} opted out, skipped" if opted else ""
     lines.append(f"emails: {len(done)} {verb}{where}{skipped}")
+    paused = [d.paused for d in report.deliveries if d.paused]
+    if paused:
+        shown = "; ".join(paused[:3]) + ("; ..." if len(paused) > 3 else "")
+        lines.append(f"paused: {len(paused)} ({shown})")
     for d in report.deliveries:
         if d.status in ("sent", "written"):
             detail = f"{plural(d.papers, 'paper')} -> {d.location}"
@@ -48,10 +52,14 @@ def format_report(report: RunReport, *, outbox: Path | None = None) -> list[str]
             detail = "nothing new, no email"
         elif d.status == "opted-out":
             detail = "unsubscribed through their link, no email"
+        elif d.status == "paused":
+            detail = f"paused ({d.paused}), no email; digest subscribers resume {d.email}"
         elif d.error in report.errors:  # the run's own error, printed once below
             detail = "not sent (see the error below)"
         else:
             detail = d.error or "failed"
+            if d.paused:
+                detail += f"; now paused ({d.paused})"
         lines.append(f"  {d.status:<12} {d.subscriber} <{d.email}>: {detail}")
     if report.throughput is not None:
         lines.append(

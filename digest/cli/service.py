@@ -130,6 +130,7 @@ def status(config_path: Path, as_json: bool, runs: int, health: bool) -> None:
     for s in state.subscribers:
         when = s.last_delivery or "never"
         gone = f"; unsubscribed since {s.unsubscribed}" if s.unsubscribed else ""
+        gone += f"; PAUSED: {s.paused}" if s.paused else ""
         click.echo(
             f"  {s.name} <{s.email}>: last delivery {when}, "
             f"{plural(s.papers_sent, 'paper')} sent{gone}"

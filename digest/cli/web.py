@@ -1,5 +1,6 @@
-"""`web` (the subscriber link endpoint alone) and `subscribers` (who is active, who
-unsubscribed through their link; undo an opt-out)."""
+"""`web` (the subscriber link endpoint alone), `subscribers` (who is active, who
+unsubscribed through their link, who is paused by bounces; undo an opt-out, lift a pause),
+`feedback` and `bounces` (read the bounce mailbox once)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import json
 import signal
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -56,7 +58,8 @@ def _config_path(*given: Path | None) -> Path:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per subscriber.")
 @click.pass_context
 def subscribers(ctx: click.Context, config_path: Path | None, as_json: bool) -> None:
-    """List every subscriber: active, or unsubscribed (through their link) since when."""
+    """List every subscriber: active, unsubscribed (through their link) since when, or
+    paused by bounces (why, since when, the status code)."""
     ctx.obj = config_path
     if ctx.invoked_subcommand is not None:
         return
@@ -69,7 +72,8 @@ def subscribers(ctx: click.Context, config_path: Path | None, as_json: bool) -> 
     for s in states:
         since = f" since {s.since}" if s.since else ""
         votes = f"; liked {s.liked}, disliked {s.disliked}" if s.liked or s.disliked else ""
-        click.echo(f"{s.name} <{s.email}>: {s.state}{since}{votes}")
+        why = f" ({s.reason})" if s.reason else ""
+        click.echo(f"{s.name} <{s.email}>: {s.state}{why}{since}{votes}")
 
 
 @subscribers.command()
@@ -86,6 +90,50 @@ def resubscribe(group_config: Path | None, email: str, config_path: Path | None)
         return
     click.echo(f"{email}: was not unsubscribed; nothing changed", err=True)
     raise SystemExit(EXIT_FAILURES)
+
+
+@subscribers.command()
+@click.argument("email")
+@optional_config
+@click.pass_obj
+def resume(group_config: Path | None, email: str, config_path: Path | None) -> None:
+    """Lift the pause bounces put on EMAIL (its bounces are forgotten): the next run mails
+    it again."""
+    from digest import app
+
+    config = load(_config_path(config_path, group_config))
+    if app.resume(config, email):
+        click.echo(f"{email}: resumed; the next run mails it again")
+        return
+    click.echo(f"{email}: was not paused; nothing changed", err=True)
+    raise SystemExit(EXIT_FAILURES)
+
+
+@click.command()
+@config_option
+def bounces(config_path: Path) -> None:
+    """Read the [bounces] IMAP mailbox once: record each bounce (hard ones, and soft ones
+    past the limit, pause their address) and mark the messages read as processed."""
+    from digest import app
+
+    config = load(config_path)
+    if not config.settings.bounces.host:
+        click.echo(
+            f"digest: {config.path}: bounces.host: expected the IMAP host bounces arrive at, "
+            "found none",
+            err=True,
+        )
+        raise SystemExit(EXIT_USAGE)
+    report = app.read_bounces(config, now=datetime.now(UTC))
+    click.echo(
+        f"bounces: {report.read} messages read: {report.hard} hard, {report.soft} soft, "
+        f"{report.ignored} ignored"
+    )
+    for pause in report.paused:
+        click.echo(f"  paused {pause.email}: {pause.describe()}")
+    if report.error:
+        click.echo(f"error: {report.error}", err=True)
+        raise SystemExit(EXIT_FAILURES)
 
 
 @click.command()

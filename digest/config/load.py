@@ -212,6 +212,8 @@ def resolve(settings: Settings, path: Path, people: Subscribers) -> Config:
                 "web.metrics_token_env",
                 f"environment variable {settings.web.metrics_token_env} is not set",
             )
+    imap_env = settings.bounces.password_env
+    imap_password = os.environ.get(imap_env) if imap_env else None
     return Config(
         path=path,
         settings=settings,
@@ -229,6 +231,8 @@ def resolve(settings: Settings, path: Path, people: Subscribers) -> Config:
         web_secret=web_secret,
         secret_missing=secret_problem,
         metrics_token=metrics_token,
+        imap_password=imap_password,
+        imap_password_missing=imap_env if imap_env and imap_password is None else None,
     )
 
 

@@ -195,6 +195,28 @@ class WebSettings(Strict):
         return value
 
 
+class BounceSettings(Strict):
+    """Bounces: how many soft ones pause an address, the IMAP mailbox they arrive in (none:
+    only refusals at RCPT TO pause), what becomes of those read, and VERP envelope senders."""
+
+    soft_limit: int = Field(default=5, ge=1, le=100)  # soft bounces within soft_days pause
+    soft_days: int = Field(default=14, ge=1, le=365)
+    host: Text | None = None
+    port: int = Field(default=993, ge=1, le=65535)
+    security: Literal["tls", "starttls", "none"] = "tls"
+    ca_file: Text | None = None
+    username: Text | None = None
+    password_env: Text | None = None
+    folder: Text = "INBOX"
+    # flag: keyword $DigestProcessed (and \Seen); move: to move_to; delete: expunged
+    processed: Literal["flag", "move", "delete"] = "flag"
+    move_to: Text = "Processed"
+    every_minutes: int = Field(default=30, ge=1, le=1440)  # how often `serve` reads them
+    timeout: float = Field(default=30.0, gt=0, le=600)
+    max_messages: int = Field(default=500, ge=1, le=100_000)  # per reading; the rest next time
+    verp_domain: Text | None = None  # envelope sender bounces+TOKEN@this domain
+
+
 class Settings(Strict):
     """The whole config file, as written."""
 
@@ -206,6 +228,7 @@ class Settings(Strict):
     schedule: ScheduleSettings = ScheduleSettings()
     alerts: AlertSettings = AlertSettings()
     web: WebSettings | None = None
+    bounces: BounceSettings = BounceSettings()
     sources: tuple[AnySource, ...] = Field(min_length=1)
     # validated one at a time by config.load (a big file's entries are dropped as they are
     # read): empty here once loaded; Config.subscribers holds them
@@ -231,6 +254,15 @@ class Settings(Strict):
         problem = duplicate_name("sources", [s.name for s in self.sources])
         if problem:
             raise ValueError(problem)
+        if self.bounces.host and not self.bounces.username:
+            raise ValueError(
+                "bounces.username: expected the IMAP login name (bounces.host is set), found none"
+            )
+        if self.bounces.verp_domain and self.web is None:
+            raise ValueError(
+                "bounces.verp_domain: expected a [web] table too (its secret signs the "
+                "bounce addresses), found none"
+            )
         return self
 
 

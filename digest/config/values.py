@@ -56,6 +56,8 @@ class Config:
     web_secret: bytes | None = None  # [web] secret_env's value: signs subscriber links
     secret_missing: str | None = None  # why [web] secret_env's value cannot be used
     metrics_token: str | None = None  # [web] metrics_token_env's value
+    imap_password: str | None = None  # [bounces] password_env's value
+    imap_password_missing: str | None = None  # the unset variable it names
 
     @property
     def base(self) -> Path:
@@ -95,6 +97,17 @@ class Config:
                 key="smtp.password_env",
             )
         return self.password
+
+    def bounce_password(self) -> str | None:
+        """The bounce mailbox's password; ConfigError when its variable was unset."""
+        if self.imap_password_missing:
+            raise ConfigError(
+                f"{self.path}: bounces.password_env: environment variable "
+                f"{self.imap_password_missing} is not set",
+                path=str(self.path),
+                key="bounces.password_env",
+            )
+        return self.imap_password
 
     def require_link_secret(self) -> Config:
         """This config, or ConfigError when [web] is set and its secret cannot be used: the

@@ -29,6 +29,7 @@ class Outbox(Protocol):
 
     dry_run: bool
     concurrency: int
+    retried: int  # sends tried again after a temporary failure
 
     async def __aenter__(self) -> Outbox: ...
 
@@ -55,6 +56,7 @@ class FileOutbox:
 
     dry_run = True
     concurrency = 1
+    retried = 0
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -88,7 +90,21 @@ class FileOutbox:
 
 
 class _Temporary(Exception):
-    """A failure worth retrying (4xx, dropped connection, timeout)."""
+    """A failure worth retrying (4xx, dropped connection, timeout); `bounce` is the status
+    code when it was the recipient that was refused."""
+
+    def __init__(self, message: str, bounce: str | None = None) -> None:
+        super().__init__(message)
+        self.bounce = bounce
+
+
+def status_code(code: int, text: str) -> str:
+    """The enhanced status code a reply starts with ("5.1.1", RFC 3463), else its code."""
+    first = text.split(maxsplit=1)[0] if text.strip() else ""
+    parts = first.split(".")
+    if len(parts) == 3 and all(p.isdigit() for p in parts) and parts[0] in ("2", "4", "5"):
+        return first
+    return str(code)
 
 
 def _tls_failure(exc: BaseException) -> bool:
@@ -222,28 +238,34 @@ class _Connection:
             refused, reply = await smtp.sendmail(sender, rcpts, data)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             first = exc.recipients[0]
-            return self._refusal(first.recipient, first.code, first.message)
+            return self._refusal(first.recipient, first.code, first.message, at_rcpt=True)
         except aiosmtplib.SMTPResponseException as exc:
             if exc.code == -1 or not 400 <= exc.code < 600:
                 self.drop()
                 raise _Temporary(f"delivery interrupted: {exc.message}") from None
-            return self._refusal(", ".join(rcpts), exc.code, exc.message)
+            return self._refusal(", ".join(rcpts), exc.code, exc.message, at_rcpt=False)
         except (aiosmtplib.SMTPException, OSError) as exc:
             self.drop()
             raise _Temporary(f"delivery interrupted: {exc or type(exc).__name__}") from None
         if refused:
             addr, resp = next(iter(refused.items()))
-            return self._refusal(addr, resp.code, resp.message)
+            return self._refusal(addr, resp.code, resp.message, at_rcpt=True)
         return reply
 
     @staticmethod
-    def _refusal(rcpt: str, code: int, text: str) -> str:
+    def _refusal(rcpt: str, code: int, text: str, *, at_rcpt: bool) -> str:
+        """Raise for a refusal: the address bounced when it was RCPT TO that was refused
+        (a refused DATA says something about the message, not the address)."""
         words = f"{code} {text}".strip()
+        bounce = status_code(code, text) if at_rcpt else None
         if 500 <= code < 600:
             raise DeliveryError(
-                f"{rcpt}: refused by the server: {words}", recipient=rcpt, permanent=True
+                f"{rcpt}: refused by the server: {words}",
+                recipient=rcpt,
+                permanent=True,
+                bounce=bounce,
             )
-        raise _Temporary(f"{rcpt}: temporarily refused: {words}")
+        raise _Temporary(f"{rcpt}: temporarily refused: {words}", bounce)
 
 
 class SmtpOutbox:
@@ -280,6 +302,7 @@ class SmtpOutbox:
         self.concurrency = self.connections
         self.sent = 0
         self.bytes_sent = 0
+        self.retried = 0  # sends tried again after a temporary failure
         self.retries = retries
         self.backoff = backoff
         self.interval = 60.0 / max_per_minute if max_per_minute else 0.0
@@ -379,7 +402,9 @@ class SmtpOutbox:
                     raise DeliveryError(
                         f"{', '.join(rcpts)}: not delivered after {attempt} attempts: {exc}",
                         recipient=", ".join(rcpts),
+                        bounce=exc.bounce,
                     ) from None
+                self.retried += 1
             finally:
                 self._idle.put_nowait(conn)
             await self._sleep(self.backoff * 2 ** (attempt - 1))

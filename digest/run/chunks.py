@@ -31,13 +31,15 @@ async def _send_chunk(
 ) -> None:
     """Plan one chunk in a worker thread (the event loop keeps answering meanwhile), then
     send its digests."""
-    opted = run.store.opted_out()
-    keep = [s for s in members if s.email.casefold() not in opted]
-    done.deliveries += [
-        DeliveryOutcome(s.name, s.email, status="opted-out")
-        for s in members
-        if s.email.casefold() in opted
-    ]
+    opted, paused = run.store.opted_out(), run.store.paused()
+    keep = [s for s in members if s.email.casefold() not in opted | paused.keys()]
+    for s in members:
+        key = s.email.casefold()
+        if key in opted:
+            done.deliveries.append(DeliveryOutcome(s.name, s.email, status="opted-out"))
+        elif key in paused:
+            why = paused[key].describe()
+            done.deliveries.append(DeliveryOutcome(s.name, s.email, "paused", paused=why))
     if not keep:
         return
     batch = await run.planning(

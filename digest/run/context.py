@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ class Run:
     stop: asyncio.Event | None
     only: frozenset[str] | None  # a preview: the addresses to deliver to (ranked with all)
     planner: ThreadPoolExecutor
+    # seconds spent on the planning thread so far (one mutable cell: the run is frozen)
+    planned_seconds: list[float] = field(default_factory=lambda: [0.0])
 
     @property
     def recorded(self) -> bool:
@@ -64,7 +67,13 @@ class Run:
         """`work` on the run's one planning thread: the event loop keeps answering, and
         chunk after chunk reuses one thread's memory instead of spreading it over many."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.planner, functools.partial(work, *args, **kwargs))
+        started = time.perf_counter()
+        try:
+            return await loop.run_in_executor(
+                self.planner, functools.partial(work, *args, **kwargs)
+            )
+        finally:
+            self.planned_seconds[0] += time.perf_counter() - started
 
 
 async def pause(stop: asyncio.Event | None, seconds: float) -> None:

@@ -11,12 +11,14 @@ from datetime import datetime
 
 from jinja2 import Environment, TemplateError
 
+from digest.bounces import verp
+from digest.bounces.read import record as record_bounce
 from digest.config.values import Config
 from digest.errors import DeliveryError, StoreError
 from digest.mail.compose import Addressing, Outgoing, compose, outgoing
 from digest.mail.deliver import Outbox
 from digest.mail.render import render_digest, template_problem, unsubscribe_links
-from digest.models import DeliveryOutcome, Digest, Sent, Subscriber
+from digest.models import Bounce, BounceKind, DeliveryOutcome, Digest, Sent, Subscriber
 from digest.run.plan import Planned
 from digest.run.record import Recorder
 from digest.store import Store
@@ -61,7 +63,11 @@ def build(config: Config, digest: Digest, env: Environment, *, now: datetime) ->
         feedback=links.feedback if links else None,
     )
     page = rendered.page or rendered.html
-    return Built(message=outgoing(compose(rendered, to)), html=page, paper_ids=ids)
+    message = outgoing(compose(rendered, to))
+    domain = config.settings.bounces.verp_domain
+    if domain and config.web_secret is not None:  # bounces come back naming the subscriber
+        message = replace(message, sender=verp.address(config.web_secret, sub.email, domain))
+    return Built(message=message, html=page, paper_ids=ids)
 
 
 class Halt(asyncio.Event):
@@ -130,9 +136,10 @@ async def deliver_one(
         try:
             location = await run.outbox.send(built.message)
         except DeliveryError as exc:  # the run report says it, once
-            return replace(
+            failed = replace(
                 base, status="failed", papers=digest.total, message_id=mid, error=str(exc)
             )
+            return _bounced(run, failed, exc) if exc.bounce else failed
         page = built.html if run.config.settings.web is not None else None
         try:  # batched with the other digests accepted meanwhile (see digest.run.record)
             await run.recorder.record(
@@ -153,6 +160,25 @@ async def deliver_one(
         message_id=mid,
         location=location,
     )
+
+
+def _bounced(run: Sending, failed: DeliveryOutcome, exc: DeliveryError) -> DeliveryOutcome:
+    """The address was refused at RCPT TO: keep the bounce (a real run only), pausing the
+    address after a hard one (or enough soft ones)."""
+    kind: BounceKind = "hard" if exc.permanent else "soft"
+    failed = replace(failed, bounce=kind)
+    if run.outbox.dry_run:
+        return failed
+    email = failed.email
+    bounce = Bounce(email, kind, exc.bounce or "", "smtp", failed.message_id or email)
+    try:
+        pause = record_bounce(run.config, run.store, bounce, now=run.now)
+    except StoreError as exc_store:
+        log.error("%s bounced (%s) but the store cannot keep it: %s", email, kind, exc_store)
+        return failed
+    if pause is None:
+        return failed
+    return replace(failed, paused=pause.describe())
 
 
 async def send_all(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -138,6 +139,7 @@ async def run_once(
     if locks is not None:
         report = replace(report, instance=group.instance)
     halt = Halt()
+    fetch_seconds = 0.0
     planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest-plan")
     try:
         async with Ownership(locks, idle=group.failover) as owner:
@@ -160,6 +162,7 @@ async def run_once(
                 # the relay is reached while the sources are fetched: a dead one ends the
                 # run now, with one line, instead of after ranking and every retry
                 ready = asyncio.create_task(_relay(outbox))
+                fetch_started = time.perf_counter()
                 try:
                     planned = await _open(run, now, done)
                 except StoreError as exc:
@@ -167,6 +170,7 @@ async def run_once(
                 except BaseException:
                     ready.cancel()
                     raise
+                fetch_seconds = time.perf_counter() - fetch_started
                 unreachable = await ready
                 if unreachable:
                     halt.stop(f"not sent: {unreachable}")
@@ -214,6 +218,9 @@ async def run_once(
         ),
         errors=tuple(done.errors),
         statements=store.statements,
+        smtp_retries=outbox.retried,
+        fetch_seconds=fetch_seconds,
+        plan_seconds=run.planned_seconds[0],
     )
     return keep_report(store, report, config)
 

@@ -1,7 +1,7 @@
 """Store methods beyond papers and the ledger, mixed into ``Store``: runs of schedule groups
-(several instances on one database), what subscribers say through their links, and their
-feedback on papers. Each method is one transaction over the functions in ``group_runs``,
-``links`` and ``feedback``."""
+(several instances on one database), what subscribers say through their links, their
+feedback on papers, and the bounces that pause addresses. Each method is one transaction
+over the functions in ``group_runs``, ``links``, ``feedback`` and ``bounces``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
-from digest.store import feedback, group_runs, links, locks
+from digest.models import Bounce, Pause
+from digest.store import bounces, feedback, group_runs, links, locks
 from digest.store.group_runs import GroupRun, Opened
 
 
@@ -132,3 +133,24 @@ class PaperFeedback(_Transactions):
         """Per address (case-folded): (liked, disliked) papers."""
         with self._read() as conn:
             return feedback.counts(conn)
+
+
+class Bounces(_Transactions):
+    """Bounces and the addresses they paused."""
+
+    def record_bounce(
+        self, bounce: Bounce, *, now: datetime, soft_limit: int, soft_days: int
+    ) -> Pause | None:
+        """Keep a bounce; the pause it made, if it made one (see bounces.record)."""
+        with self._write() as conn:
+            return bounces.record(conn, bounce, now=now, soft_limit=soft_limit, soft_days=soft_days)
+
+    def paused(self) -> dict[str, Pause]:
+        """Every paused address (case-folded) with why and since when."""
+        with self._read() as conn:
+            return bounces.paused_now(conn)
+
+    def resume(self, email: str) -> bool:
+        """Lift `email`'s pause and forget its bounces; False when it was not paused."""
+        with self._write() as conn:
+            return bounces.resume(conn, email)

@@ -10,11 +10,11 @@ from sqlalchemy import Connection, Engine, column, func, inspect, select, table
 from digest.errors import StoreError
 from digest.store.schema import meta
 
-SCHEMA_VERSION = 8
-HEAD = "0008"
+SCHEMA_VERSION = 9
+HEAD = "0009"
 # meta.schema_version written by releases before Alembic -> the revision with that schema
 LEGACY_REVISIONS = {1: "0001", 2: "0002"}
-KNOWN = ("0001", "0002", "0003", "0004", "0005", "0006", "0007")
+KNOWN = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 

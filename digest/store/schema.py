@@ -133,6 +133,25 @@ feedback = Table(
     Column("value", Integer, nullable=False),  # +1 more like this, -1 less like this
     Column("at", String(32), nullable=False),
 )
+bounces = Table(
+    "bounces",
+    metadata,
+    Column("email", String(320), primary_key=True),  # case-folded
+    Column("ref", String(255), primary_key=True),  # the bounce's Message-ID, or the refused one's
+    Column("kind", String(8), nullable=False),  # "hard" | "soft"
+    Column("status", String(32), nullable=False),  # e.g. "5.1.1", or the SMTP code
+    Column("via", String(8), nullable=False),  # "smtp" (refused at RCPT TO) | "dsn"
+    Column("at", String(32), nullable=False, index=True),
+)
+paused = Table(
+    "paused",
+    metadata,
+    Column("email", String(320), primary_key=True),  # case-folded
+    Column("since", String(32), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("reason", Text, nullable=False),  # "hard bounce 5.1.1", "5 soft bounces in 14 days"
+)
 pages = Table(
     "pages",
     metadata,

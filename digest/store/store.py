@@ -29,7 +29,7 @@ from digest.store import ledger, links, runs, sqlite
 from digest.store import papers as paper_rows
 from digest.store.connect import connect_args
 from digest.store.locks import SessionLocks
-from digest.store.methods import GroupRuns, PaperFeedback, SubscriberLinks
+from digest.store.methods import Bounces, GroupRuns, PaperFeedback, SubscriberLinks
 from digest.store.migrate import migrate, migrate_on, schema_version
 from digest.store.schema import meta, papers
 
@@ -66,7 +66,7 @@ def safe_url(url: str) -> str:
 INGEST_LOCK_KEY = 0x50445F494E474553  # "PD_INGES": ingests take turns, so seq = max + 1 holds
 
 
-class Store(GroupRuns, SubscriberLinks, PaperFeedback):
+class Store(GroupRuns, SubscriberLinks, PaperFeedback, Bounces):
     """The state store behind an SQLAlchemy engine (SQLite file or PostgreSQL)."""
 
     def __init__(

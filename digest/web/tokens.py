@@ -14,6 +14,7 @@ UNSUBSCRIBE = "unsubscribe"
 VIEW = "view"
 MORE = "more"  # "more like this": subject is "address\npaper id"
 LESS = "less"
+BOUNCE = "bounce"  # VERP envelope senders: subject is the address
 TAG_BYTES = 16  # 128-bit tag: guessing one is hopeless
 
 
@@ -56,3 +57,9 @@ def verify(secret: bytes, purpose: str, token: str, *, now: datetime) -> str | N
     if not hmac.compare_digest(tag, _tag(secret, purpose, subject, expires)):
         return None
     return subject if expires >= _day(now) else None
+
+
+def mark(secret: bytes, purpose: str, subject: str, *, chars: int = 20) -> str:
+    """A short lowercase-hex tag of `subject` for `purpose` (80 bits by default), for places
+    that carry no expiry and may fold case, such as an address's local part."""
+    return hmac.new(secret, f"{purpose}\n{subject}".encode(), hashlib.sha256).hexdigest()[:chars]
