@@ -1,10 +1,15 @@
 """Ranking speed: score N papers for M subscribers with the real batch ranker.
 
 Usage: python bench/speed.py [--papers 1000] [--subscribers 100000] [--seed 7] [--semantic]
+       [--vectors FILE.npz] [--liked 10] [--disliked 0]
 
 With --semantic the hybrid ranker runs: the papers and keywords are embedded first with the
 [semantic] extra's model (the time and the RSS it adds are printed: that is the one-off cost
 of new papers, cached in the store afterwards), then every run scores with the vectors.
+With --vectors the embeddings are read from that file (written by the first run that names
+it), so a hybrid run needs no model in the process and its peak RSS is the ranking's own.
+With --liked N (--disliked N) every subscriber likes (dislikes) N random papers of the index
+(issue 28's cost: compare with the same command without them).
 
 Papers are built from the seed listings (real titles and abstracts, recombined so that 1,000
 distinct papers exist); subscribers draw 2-6 keywords (words and phrases taken from the
@@ -17,6 +22,7 @@ the time to build one subscriber's ranked list with reasons, and the peak RSS.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import resource
@@ -131,6 +137,44 @@ def embed(papers: list[Paper], subs: list[Subscriber]) -> Semantic:
     )
 
 
+def load_or_embed(path: Path | None, papers: list[Paper], subs: list[Subscriber]) -> Semantic:
+    """The vectors from `path` when it exists, else embedded (and written there if named)."""
+    import numpy as np
+
+    if path is not None and path.exists():
+        data = np.load(path)
+        ids, labels = data["paper_ids"].tolist(), data["labels"].tolist()
+        print(f"semantic: {len(ids)} paper and {len(labels)} keyword vectors read from {path}")
+        return Semantic(
+            papers=dict(zip(ids, data["papers"], strict=True)),
+            keywords=dict(zip(labels, data["keywords"], strict=True)),
+        )
+    semantic = embed(papers, subs)
+    if path is not None:
+        np.savez(
+            path,
+            paper_ids=np.array(list(semantic.papers)),
+            papers=np.stack(list(semantic.papers.values())),
+            labels=np.array(list(semantic.keywords)),
+            keywords=np.stack(list(semantic.keywords.values())),
+        )
+    return semantic
+
+
+def with_examples(
+    subs: list[Subscriber], papers: list[Paper], liked: int, disliked: int, rng: random.Random
+) -> list[Subscriber]:
+    """Every subscriber with `liked` and `disliked` random papers of the index."""
+    ids = [p.id for p in papers]
+    out = []
+    for sub in subs:
+        picked = rng.sample(ids, liked + disliked)
+        out.append(
+            dataclasses.replace(sub, liked=tuple(picked[:liked]), disliked=tuple(picked[liked:]))
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--papers", type=int, default=1000)
@@ -138,6 +182,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=5, help="runs; the first is 'cold'")
     parser.add_argument("--semantic", action="store_true", help="the hybrid ranker")
+    parser.add_argument("--vectors", type=Path, help="read (or write) the embeddings here")
+    parser.add_argument("--liked", type=int, default=0, help="liked papers per subscriber")
+    parser.add_argument("--disliked", type=int, default=0, help="disliked papers per subscriber")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     papers = make_papers(args.papers, rng)
@@ -147,7 +194,10 @@ def main() -> None:
         f"{len(papers)} papers, {len(subs)} subscribers, "
         f"{len({k for s in subs for k in s.keywords})} distinct keywords; RSS before {rss_mib():.0f} MiB"
     )
-    semantic = embed(papers, subs) if args.semantic else None
+    semantic = load_or_embed(args.vectors, papers, subs) if args.semantic else None
+    if args.liked or args.disliked:
+        subs = with_examples(subs, papers, args.liked, args.disliked, rng)
+        print(f"every subscriber likes {args.liked} and dislikes {args.disliked} papers")
     runs = []
     for attempt in range(args.repeat):
         started = time.perf_counter()

@@ -117,7 +117,8 @@ class Batch:
         sem = self.semantic
         if sem is None or not sub.liked:
             return ()
-        gate = self.index.settings.like_gate
+        # a hair below the gate: the scorer's batched float32 product may round the other way
+        gate = self.index.settings.like_gate - 1e-6
         return liked_reasons(sem.papers.get(paper.id), sub, sem.papers, sem.titles, gate)
 
 

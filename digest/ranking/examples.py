@@ -3,6 +3,7 @@ similarity to its examples, for a block of subscribers at a time; pure, vectors 
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -33,21 +34,35 @@ class Examples:
         dense_cells: int = DENSE_CELLS,
     ) -> None:
         slot: dict[str, int] = {}
-
-        def slots(ids: Sequence[str]) -> list[int]:
-            return [slot.setdefault(i, len(slot)) for i in dict.fromkeys(ids) if i in vectors]
-
-        self.liked = [slots(sub.liked) if sub.liked else [] for sub in subscribers]
-        self.disliked = [slots(sub.disliked) if sub.disliked else [] for sub in subscribers]
-        # the examples themselves, when they are candidates too: never offered again
-        self.own = {
-            row: np.array([position[i] for i in ids if i in position], dtype=np.intp)
-            for row, sub in enumerate(subscribers)
-            if (ids := sub.liked + sub.disliked)
-        }
-        self.rows = np.flatnonzero(
-            [bool(a or b) for a, b in zip(self.liked, self.disliked, strict=True)]
-        )
+        # per kind, CSR-like: the slots of row r are slots[ptr[r]:ptr[r + 1]] (compact
+        # arrays: 100,000 subscribers with ten examples each cost a few MB)
+        self.slots: dict[str, tuple[Rows, npt.NDArray[np.int32]]] = {}
+        for kind in ("liked", "disliked"):
+            flat = array("i")  # 4 bytes an entry while it grows
+            counts = np.zeros(len(subscribers), dtype=np.intp)
+            for row, sub in enumerate(subscribers):
+                ids = getattr(sub, kind)
+                if ids:
+                    found = [
+                        slot.setdefault(i, len(slot)) for i in dict.fromkeys(ids) if i in vectors
+                    ]
+                    flat.extend(found)
+                    counts[row] = len(found)
+            ptr = np.zeros(len(subscribers) + 1, dtype=np.intp)
+            np.cumsum(counts, out=ptr[1:])
+            self.slots[kind] = (ptr, np.frombuffer(flat, dtype=np.int32))
+        # the examples themselves, when they are candidates too: never offered again (a
+        # compact column array and per-row counts, not a million (row, column) tuples)
+        cols = array("i")
+        per_row = np.zeros(len(subscribers), dtype=np.intp)
+        for row, sub in enumerate(subscribers):
+            if sub.liked or sub.disliked:
+                found = [position[i] for i in (*sub.liked, *sub.disliked) if i in position]
+                cols.extend(found)
+                per_row[row] = len(found)
+        self.own_rows = np.repeat(np.arange(len(subscribers), dtype=np.int32), per_row)
+        self.own_cols = np.frombuffer(cols, dtype=np.int32)
+        self.any = any(sub.liked or sub.disliked for sub in subscribers)
         self.papers = paper_vectors
         dim = paper_vectors.shape[1]
         self.vectors = np.zeros((len(slot), dim), dtype=np.float32)
@@ -58,7 +73,7 @@ class Examples:
             self.sims = self._similarities(np.arange(len(slot)))
 
     def __bool__(self) -> bool:
-        return bool(self.own)
+        return self.any
 
     def _similarities(self, used: Rows) -> Floats:
         """Cosine of examples `used` to every paper, with a row of -1 below them (the slot
@@ -69,24 +84,25 @@ class Examples:
 
     def exclude(self, start: int, stop: int, open_: npt.NDArray[np.bool_]) -> None:
         """Close, in `open_` (rows start..stop x papers), each subscriber's own examples."""
-        for row in range(start, stop):
-            own = self.own.get(row)
-            if own is not None and own.size:
-                open_[row - start, own] = False
+        first, last = np.searchsorted(self.own_rows, [start, stop])
+        open_[self.own_rows[first:last] - start, self.own_cols[first:last]] = False
 
     def best(self, start: int, stop: int, kind: str) -> tuple[Rows, Floats] | None:
         """For rows start..stop that have `kind` ("liked" or "disliked") examples: their
         positions within the block and, per paper, the best cosine to one of them."""
-        lists = self.liked if kind == "liked" else self.disliked
-        first, last = np.searchsorted(self.rows, [start, stop])
-        who = [int(r) for r in self.rows[first:last] if lists[r]]
-        if not who:
+        ptr, flat = self.slots[kind]
+        counts = np.diff(ptr[start : stop + 1])
+        local = np.flatnonzero(counts)
+        if not local.size:
             return None
-        width = max(len(lists[r]) for r in who)
+        counts = counts[local]
+        width = int(counts.max())
         blank = len(self.vectors)
-        slots = np.full((len(who), width), blank, dtype=np.intp)
-        for i, r in enumerate(who):
-            slots[i, : len(lists[r])] = lists[r]
+        slots = np.full((local.size, width), blank, dtype=np.intp)
+        begin = ptr[start + local]
+        rows = np.repeat(np.arange(local.size), counts)
+        cols = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        slots[rows, cols] = flat[np.repeat(begin, counts) + cols]
         if self.sims is not None:
             sims = self.sims
         else:
@@ -99,4 +115,4 @@ class Examples:
         out = sims[slots[:, 0]]
         for j in range(1, width):
             np.maximum(out, sims[slots[:, j]], out=out)
-        return np.array(who, dtype=np.intp) - start, out
+        return local, out
