@@ -38,6 +38,8 @@ from speed import keyword_pool, make_papers
 from digest.app import Runner
 from digest.config.load import load_config
 from digest.mail.deliver import SmtpOutbox
+from digest.ranking.stopwords import only_stopwords
+from digest.ranking.text import words
 
 HERE = Path(__file__).resolve().parent
 
@@ -112,9 +114,9 @@ def measure(args: argparse.Namespace, connections: int, delay: float) -> dict[st
         folder = Path(tmp)
         papers = make_papers(args.papers, rng)
         write_feed(papers, folder / "feed.xml")
-        path = write_config(
-            folder, port, args.subscribers, keyword_pool(papers, rng), connections, rng
-        )
+        # a config may not hold keywords made only of stopwords ("from"): drop them
+        pool = [k for k in keyword_pool(papers, rng) if not only_stopwords(words(k.lower()))]
+        path = write_config(folder, port, args.subscribers, pool, connections, rng)
         if args.lexical:
             path.write_text(
                 path.read_text().replace(

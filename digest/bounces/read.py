@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from digest.bounces.mailbox import Mailbox
-from digest.bounces.parse import read_bounce
+from digest.bounces.parse import Reading, read_bounce
 from digest.bounces.verp import Verp
 from digest.config.values import Config
 from digest.errors import MailboxError, StoreError
@@ -51,6 +51,15 @@ def record(config: Config, store: Store, bounce: Bounce, *, now: datetime) -> Pa
     return pause
 
 
+def _read(data: bytes, subscribers: dict[str, str], verp: Verp | None) -> Reading:
+    """`read_bounce`, and a message that breaks a parser is one more ignored message."""
+    try:
+        return read_bounce(data, subscribers, verp)
+    except Exception as exc:  # hostile input must not end the reading
+        log.debug("a bounce message could not be parsed", exc_info=True)
+        return Reading(ignored=f"unreadable ({type(exc).__name__})")
+
+
 def read_mailbox(config: Config, store: Store, *, now: datetime) -> BounceReport:
     """Read the [bounces] mailbox once; MailboxError when it cannot be reached at all."""
     subscribers = {s.email.casefold(): s.email for s in config.subscribers}
@@ -62,7 +71,7 @@ def read_mailbox(config: Config, store: Store, *, now: datetime) -> BounceReport
         box.prepare()
         for uid in box.unprocessed():
             try:
-                reading = read_bounce(box.fetch(uid), subscribers, verp)
+                reading = _read(box.fetch(uid), subscribers, verp)
                 for bounce in reading.bounces:
                     pause = record(config, store, bounce, now=now)
                     paused += [pause] if pause is not None else []
