@@ -348,7 +348,7 @@ def read_bounces(config: Config, *, now: datetime) -> BounceReport:
         config.require_link_secret()  # the VERP tags are signed with it
     with existing_store(config) as store:
         if store is None:
-            return BounceReport(error="no run has created the store yet: nothing to pause")
+            return BounceReport(note="no run has created the store yet: nothing to pause")
         try:
             return read_mailbox(config, store, now=now)
         except (MailboxError, StoreError) as exc:

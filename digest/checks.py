@@ -1,5 +1,6 @@
 """`digest check`: every check a run depends on, tried without sending or storing: secrets,
-the [smtp] table, each source, the store, the templates; the SMTP login on request."""
+the [smtp] table, each source, the store, the templates, the bounce mailbox's login; the SMTP
+login on request."""
 
 from __future__ import annotations
 
@@ -46,6 +47,16 @@ def secrets(config: Config, *, dry_run: bool) -> list[Check]:
     if web is not None:
         problem = config.secret_missing
         out.append(Check("web.secret_env", f"{web.secret_env} is set", problem))
+        if web.metrics_token_env:
+            env = web.metrics_token_env
+            unset = config.metrics_token_missing
+            problem = f"set the environment variable {env}" if unset else None
+            out.append(Check("web.metrics_token_env", f"{env} is set", problem))
+    bounces = config.settings.bounces
+    if bounces.host and bounces.password_env and not dry_run:
+        env = bounces.password_env
+        problem = f"set the environment variable {env}" if config.imap_password_missing else None
+        out.append(Check("bounces.password_env", f"{env} is set", problem))
     return out
 
 
@@ -148,6 +159,19 @@ async def smtp_login(config: Config) -> Check:
         return Check("smtp login", problem=str(exc))
 
 
+def bounce_mailbox(config: Config) -> Check:
+    """The [bounces] mailbox: login and its folder (blocking: run it in a thread)."""
+    from digest.bounces.mailbox import Mailbox
+
+    try:
+        with Mailbox(config) as box:
+            waiting = len(box.unprocessed())
+    except DigestError as exc:
+        return Check("bounces", problem=str(exc))
+    s = config.settings.bounces
+    return Check("bounces", f"{s.host}:{s.port} folder {s.folder!r}: {waiting} not yet read")
+
+
 async def run_checks(
     config: Config,
     *,
@@ -169,6 +193,9 @@ async def run_checks(
     await add(smtp_table(config, dry_run=dry_run))
     if login and not dry_run:
         await add([await smtp_login(config)])
+    bounces = config.settings.bounces
+    if bounces.host and not dry_run and not config.imap_password_missing:
+        await add([await asyncio.to_thread(bounce_mailbox, config)])
     await add([templates(config)])
     await add([await asyncio.to_thread(store, config)])
     await add(await asyncio.to_thread(seeds, config))

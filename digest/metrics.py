@@ -114,9 +114,7 @@ class Metrics:
         self.durations.labels("total").observe(total)
         self.durations.labels("fetch").observe(report.fetch_seconds)
         self.durations.labels("plan").observe(report.plan_seconds)
-        # chunks are ranked between sends: sending is what the rest of that time was
-        sending = max(0.0, report.sending_seconds - report.plan_seconds)
-        self.durations.labels("send").observe(sending)
+        self.durations.labels("send").observe(report.send_seconds)
         if not report.failed:
             self.last_success.labels(group).set(report.finished.timestamp())
 

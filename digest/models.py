@@ -214,7 +214,8 @@ class RunReport:
     statements: int = 0  # SQL statements this instance sent during the run
     smtp_retries: int = 0  # sends tried again after a temporary failure
     fetch_seconds: float = 0.0  # fetching, deciding and storing the sources' papers
-    plan_seconds: float = 0.0  # ranking (on the planning thread), within the sending time
+    plan_seconds: float = 0.0  # indexing, embedding and ranking (on the planning thread)
+    send_seconds: float = 0.0  # the sending phase less the ranking done between sends
 
     @property
     def throughput(self) -> float | None:

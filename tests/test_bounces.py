@@ -59,7 +59,7 @@ def test_a_5xx_at_rcpt_pauses_the_address_until_it_is_resumed(
     assert [r.rcpt_tos for r in smtp_server.received] == [["ada@example.org"]]
 
     listed = run_cli(capsys, "subscribers", "--config", config)
-    assert "Gone <gone@example.org>: paused (hard bounce 5.1.1) since 2025-09-15" in listed.out
+    assert "Gone <gone@example.org>: paused (hard bounce 5.1.1 on 2025-09-15)" in listed.out
     assert "Ada <ada@example.org>: active" in listed.out
     shown = run_cli(capsys, "status", "--config", config)
     assert "PAUSED: hard bounce 5.1.1 on 2025-09-15" in shown.out
@@ -76,6 +76,8 @@ def test_a_5xx_at_rcpt_pauses_the_address_until_it_is_resumed(
     assert resumed.code == 0 and "resumed" in resumed.out
     again = run_cli(capsys, "subscribers", "resume", "gone@example.org", "--config", config)
     assert again.code == 1 and "was not paused" in again.err
+    stranger = run_cli(capsys, "subscribers", "resume", "nobody@example.org", "--config", config)
+    assert stranger.code == 1 and "not a subscriber of" in stranger.err
     third = run_cli(capsys, "run", "--config", config, "--now", DAY3)
     assert third.code == 0 and "paused:" not in third.out
     assert smtp_server.received[-1].rcpt_tos == ["gone@example.org"]
@@ -213,7 +215,7 @@ def test_bounces_read_from_imap_pause_and_are_flagged_processed(
     nothing new, and the next run skips the paused and says why."""
     config = _lab_config(tmp_path, smtp_server, imap_server)
     before = run_cli(capsys, "bounces", "--config", config)
-    assert before.code == 1 and "no run has created the store yet" in before.err
+    assert before.code == 0 and "not read: no run has created the store yet" in before.out
     assert run_cli(capsys, "run", "--config", config, "--now", DAY1).code == 0
     for name in sorted(SAMPLES):
         imap_server.append("INBOX", (BOUNCES / name).read_bytes())
@@ -221,6 +223,7 @@ def test_bounces_read_from_imap_pause_and_are_flagged_processed(
     assert read.code == 0, read.out + read.err
     assert "bounces: 11 messages read: 5 hard, 1 soft, 5 ignored" in read.out
     assert "paused gone@lab.example: hard bounce 5.1.1 on " in read.out
+    assert "ignored message" in read.out and ": not a subscriber (1 address(es))" in read.out
     assert imap_server.count("INBOX") == 11
     assert all("$DigestProcessed" in f for f in imap_server.flags("INBOX"))
     again = run_cli(capsys, "bounces", "--config", config)
@@ -245,12 +248,18 @@ def test_processed_bounces_can_move_to_another_folder(
     imap_server: ImapServer,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """processed = "move" creates the folder and moves each message read into it."""
+    """processed = "move" creates the folder and moves each message read into it; a move the
+    server refuses leaves the message unmarked where it was, and the next reading moves it
+    (its bounce counted once)."""
     config = _lab_config(
-        tmp_path, smtp_server, imap_server, 'processed = "move"\nmove_to = "Done bounces"\n'
+        tmp_path, smtp_server, imap_server, 'processed = "move"\nmove_to = "Done/bounces"\n'
     )
     assert run_cli(capsys, "run", "--config", config, "--now", DAY1).code == 0
     imap_server.append("INBOX", (BOUNCES / "postfix_hard.eml").read_bytes())
+    refused = run_cli(capsys, "bounces", "--config", config)
+    assert refused.code == 1 and "Done/bounces" in refused.err, refused.out + refused.err
+    assert imap_server.flags("INBOX") == [set()]
+    config.write_text(config.read_text().replace("Done/bounces", "Done bounces"))
     imap_server.append("INBOX", (BOUNCES / "plain_mail.eml").read_bytes())
     read = run_cli(capsys, "bounces", "--config", config)
     assert "2 messages read: 1 hard, 0 soft, 1 ignored" in read.out
@@ -312,18 +321,36 @@ def test_an_unreachable_mailbox_or_a_wrong_password_is_one_line(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A refused login and a port nobody answers end `digest bounces` with exit 1 and one
-    line naming the mailbox; an unset password variable is a config error (exit 2)."""
+    """A refused login, TLS spoken to a plain port and a port nobody answers end `digest
+    bounces` with exit 1 and one line naming the mailbox (no summary before it); an unset
+    password variable is a config error (exit 2); `digest check` says each of them."""
     from tests.web_helpers import free_port
 
     config = _lab_config(tmp_path, smtp_server, imap_server)
     assert run_cli(capsys, "run", "--config", config, "--now", DAY1).code == 0
     unset = run_cli(capsys, "bounces", "--config", config)
     assert unset.code == 2 and "bounces.password_env" in unset.err
+    checked = run_cli(capsys, "check", "--config", config)
+    assert checked.code == 1
+    assert "failed: bounces.password_env: set the environment variable DIGEST_TEST_IMAP" in (
+        checked.out
+    )
     monkeypatch.setenv("DIGEST_TEST_IMAP", "wrong")
     wrong = run_cli(capsys, "bounces", "--config", config)
-    assert wrong.code == 1 and "login as 'bounces' refused" in wrong.err
+    assert wrong.code == 1 and "login as 'bounces' refused: [AUTHENTICATIONFAILED]" in wrong.err
+    assert "messages read" not in wrong.out
     assert "Traceback" not in wrong.out + wrong.err
+    checked = run_cli(capsys, "check", "--config", config)
+    assert checked.code == 1 and "failed: bounces: bounces: IMAP" in checked.out
+    monkeypatch.setenv("DIGEST_TEST_IMAP", imap_server.password)
+    checked = run_cli(capsys, "check", "--config", config)
+    assert checked.code == 0, checked.out
+    assert f"ok: bounces: 127.0.0.1:{imap_server.port} folder 'INBOX': 0 not yet read" in (
+        checked.out
+    )
+    config.write_text(config.read_text().replace('security = "none"', 'security = "tls"'))
+    tls = run_cli(capsys, "bounces", "--config", config)
+    assert tls.code == 1 and 'use security = "starttls"' in tls.err
     config.write_text(
         config.read_text().replace(f"port = {imap_server.port}", f"port = {free_port()}")
     )

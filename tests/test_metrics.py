@@ -104,6 +104,33 @@ def test_serve_counts_its_runs_digests_sources_and_durations(
     assert "@" not in text
 
 
+def test_an_unset_metrics_token_stops_only_what_serves_metrics(
+    tmp_path: Path,
+    smtp_server: SmtpServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With metrics_token_env naming an unset variable, `status` and `subscribers` work,
+    `check` says it as one failed line, and `web` refuses to start (exit 2)."""
+    monkeypatch.delenv("DIGEST_TEST_METRICS")
+    config = web_config(tmp_path, smtp_server.port)
+    config.write_text(
+        config.read_text().replace(
+            'secret_env = "DIGEST_TEST_SECRET"\n',
+            'secret_env = "DIGEST_TEST_SECRET"\nmetrics_token_env = "DIGEST_TEST_METRICS"\n',
+        )
+    )
+    assert run_cli(capsys, "status", "--config", config).code == 0
+    assert run_cli(capsys, "subscribers", "--config", config).code == 0
+    checked = run_cli(capsys, "check", "--config", config)
+    assert checked.code == 1
+    assert "failed: web.metrics_token_env: set the environment variable DIGEST_TEST_METRICS" in (
+        checked.out
+    )
+    refused = run_cli(capsys, "web", "--config", config)
+    assert refused.code == 2 and "web.metrics_token_env" in refused.err
+
+
 def test_source_failures_fall_into_a_few_reason_classes() -> None:
     """A failure message maps to one of a few fixed label values, never itself."""
     assert reason_class("source 'a': GET x got no complete answer within 60 s") == "timeout"
@@ -175,4 +202,5 @@ def test_metrics_after_a_run_with_a_failing_source_and_bounces(
     assert values[("digest_source_failures_in_a_row", (("source", "day"),))] == 0
     assert values[("digest_smtp_retries_total", ())] == 0
     assert ("digest_run_phase_seconds_count", (("phase", "plan"),)) in values
+    assert values[("digest_run_phase_seconds_sum", (("phase", "send"),))] > 0
     assert "@" not in text

@@ -22,6 +22,14 @@ def _quote(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _said(exc: BaseException) -> str:
+    """What an imaplib or socket error says, as text (imaplib carries the server's bytes)."""
+    words = exc.args[0] if exc.args else ""
+    if isinstance(words, bytes):
+        return words.decode("utf-8", "replace")
+    return str(exc) or type(exc).__name__
+
+
 def _ok(answer: tuple[str, Sequence[Any]], what: str) -> Sequence[Any]:
     status, data = answer
     if status != "OK":
@@ -61,14 +69,22 @@ class Mailbox:
                 imap.login(s.username or "", password)
             except imaplib.IMAP4.error as exc:
                 who = s.username
-                raise MailboxError(f"{self.where}: login as {who!r} refused: {exc}") from None
+                raise MailboxError(
+                    f"{self.where}: login as {who!r} refused: {_said(exc)}"
+                ) from None
             _ok(imap.select(_quote(s.folder)), f"{self.where}: folder {s.folder!r}")
         except MailboxError:
             self.close()
             raise
         except (imaplib.IMAP4.error, OSError) as exc:
             self.close()
-            raise MailboxError(f"{self.where}: {exc or type(exc).__name__}") from None
+            hint = ""
+            if isinstance(exc, ssl.SSLError) and "WRONG_VERSION_NUMBER" in str(exc):
+                hint = (
+                    '; the server speaks plain IMAP on this port: use security = "starttls" '
+                    '(or "none" on loopback), or the TLS port (993)'
+                )
+            raise MailboxError(f"{self.where}: {_said(exc)}{hint}") from None
         return self
 
     def __exit__(
@@ -102,7 +118,7 @@ class Mailbox:
         try:
             data = _ok(imap.uid("SEARCH", "UNKEYWORD", KEYWORD), f"{self.where}: search")
         except (imaplib.IMAP4.error, OSError) as exc:
-            raise MailboxError(f"{self.where}: search: {exc}") from None
+            raise MailboxError(f"{self.where}: search: {_said(exc)}") from None
         found = data[0] if data and isinstance(data[0], bytes) else b""
         return found.split()[: self.settings.max_messages]
 
@@ -115,27 +131,28 @@ class Mailbox:
                 f"{self.where}: fetch",
             )
         except (imaplib.IMAP4.error, OSError) as exc:
-            raise MailboxError(f"{self.where}: fetch: {exc}") from None
+            raise MailboxError(f"{self.where}: fetch: {_said(exc)}") from None
         for item in data:
             if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
                 return item[1]
         return b""
 
     def done(self, uid: bytes) -> None:
-        """Mark the message processed as [bounces] processed says (flag, move or delete)."""
+        """Mark the message processed as [bounces] processed says (flag, move or delete).
+        A move that fails leaves it as it was (unflagged): the next reading tries again."""
         imap, s, key = self._session(), self.settings, uid.decode()
         try:
-            _ok(imap.uid("STORE", key, "+FLAGS", f"({KEYWORD} \\Seen)"), f"{self.where}: flag")
             if s.processed == "move":
+                target = _quote(s.move_to)
                 if b"MOVE" in _capabilities(imap):
-                    _ok(imap.uid("MOVE", key, _quote(s.move_to)), f"{self.where}: move")
+                    _ok(imap.uid("MOVE", key, target), f"{self.where}: move to {s.move_to!r}")
                     return
-                _ok(imap.uid("COPY", key, _quote(s.move_to)), f"{self.where}: copy")
-            if s.processed in ("move", "delete"):
-                _ok(imap.uid("STORE", key, "+FLAGS", "(\\Deleted)"), f"{self.where}: delete")
-                self.expunge = True
+                _ok(imap.uid("COPY", key, target), f"{self.where}: copy to {s.move_to!r}")
+            flags = f"{KEYWORD} \\Seen" + ("" if s.processed == "flag" else " \\Deleted")
+            _ok(imap.uid("STORE", key, "+FLAGS", f"({flags})"), f"{self.where}: flag")
+            self.expunge = self.expunge or s.processed != "flag"
         except (imaplib.IMAP4.error, OSError) as exc:
-            raise MailboxError(f"{self.where}: marking a message processed: {exc}") from None
+            raise MailboxError(f"{self.where}: marking a message processed: {_said(exc)}") from None
 
     def prepare(self) -> None:
         """Create the folder processed messages move to, when they move (an existing one
@@ -145,7 +162,9 @@ class Mailbox:
         try:
             self._session().create(_quote(self.settings.move_to))
         except (imaplib.IMAP4.error, OSError) as exc:
-            raise MailboxError(f"{self.where}: create {self.settings.move_to!r}: {exc}") from None
+            raise MailboxError(
+                f"{self.where}: create {self.settings.move_to!r}: {_said(exc)}"
+            ) from None
 
 
 def _capabilities(imap: imaplib.IMAP4) -> set[bytes]:

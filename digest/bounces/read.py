@@ -30,6 +30,8 @@ class BounceReport:
     ignored: int = 0
     paused: tuple[Pause, ...] = ()
     error: str | None = None
+    why_ignored: tuple[str, ...] = ()  # "message 12: not a bounce (...)", one per ignored
+    note: str | None = None  # why the mailbox was not read at all, when that is no failure
 
 
 def verp_reader(config: Config) -> Verp | None:
@@ -66,23 +68,25 @@ def read_mailbox(config: Config, store: Store, *, now: datetime) -> BounceReport
     verp = verp_reader(config)
     read = hard = soft = ignored = 0
     paused: list[Pause] = []
+    why: list[str] = []
     error = None
     with Mailbox(config) as box:
         box.prepare()
         for uid in box.unprocessed():
             try:
                 reading = _read(box.fetch(uid), subscribers, verp)
-                for bounce in reading.bounces:
+                for bounce in reading.bounces:  # kept (a second sight counts once)...
                     pause = record(config, store, bounce, now=now)
                     paused += [pause] if pause is not None else []
                     hard += bounce.kind == "hard"
                     soft += bounce.kind == "soft"
-                box.done(uid)  # only once its bounces are kept: a failure reads it again
+                read += 1
+                if reading.ignored:
+                    ignored += 1
+                    why.append(f"message {uid.decode()}: {reading.ignored}")
+                    log.info("bounce mailbox: %s ignored", why[-1])
+                box.done(uid)  # ...before it is marked processed: a failure reads it again
             except (MailboxError, StoreError) as exc:
                 error = str(exc)
                 break
-            read += 1
-            if reading.ignored:
-                ignored += 1
-                log.info("bounce mailbox: message %s ignored: %s", uid.decode(), reading.ignored)
-    return BounceReport(read, hard, soft, ignored, tuple(paused), error)
+    return BounceReport(read, hard, soft, ignored, tuple(paused), error, tuple(why))

@@ -28,7 +28,7 @@ def serve(config_path: Path) -> None:
     from digest import app
     from digest.models import RunReport
 
-    config = load(config_path, links=True)
+    config = load(config_path, links=True).require_metrics_token()
 
     def on_report(report: RunReport) -> None:
         for line in format_report(report):
@@ -54,8 +54,9 @@ def serve(config_path: Path) -> None:
 def check(config_path: Path, login: bool, dry_run: bool) -> None:
     """Check everything a run depends on, sending and storing nothing: the config, the
     secrets it names, [smtp], each source (fetched once), the store (opened, a write rolled
-    back; never created), the templates. Lists sources, subscribers and each schedule
-    group's next send times. Exit 1 when a check failed (one line each: what to fix)."""
+    back; never created), the templates, the [bounces] mailbox (logged into). Lists sources,
+    subscribers and each schedule group's next send times. Exit 1 when a check failed (one
+    line each: what to fix)."""
     from digest.checks import Check, run_checks
     from digest.schedule import group_slots, next_sends
 

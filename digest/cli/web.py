@@ -10,10 +10,14 @@ import signal
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from digest.cli.options import EXIT_FAILURES, EXIT_USAGE, config_option, load
+
+if TYPE_CHECKING:
+    from digest.config.values import Config
 
 
 @click.command()
@@ -23,7 +27,7 @@ def web(config_path: Path) -> None:
     or SIGINT, without sending anything (for a host that only serves links)."""
     from digest import app
 
-    config = load(config_path, links=True)
+    config = load(config_path, links=True).require_metrics_token()
     if config.settings.web is None:
         click.echo(f"digest: {config.path}: web: expected a [web] table, found none", err=True)
         raise SystemExit(EXIT_USAGE)
@@ -72,8 +76,9 @@ def subscribers(ctx: click.Context, config_path: Path | None, as_json: bool) -> 
     for s in states:
         since = f" since {s.since}" if s.since else ""
         votes = f"; liked {s.liked}, disliked {s.disliked}" if s.liked or s.disliked else ""
-        why = f" ({s.reason})" if s.reason else ""
-        click.echo(f"{s.name} <{s.email}>: {s.state}{why}{since}{votes}")
+        if s.reason:  # paused: why and the day, as the run report says it
+            since = f" ({s.reason} on {(s.since or '')[:10]})"
+        click.echo(f"{s.name} <{s.email}>: {s.state}{since}{votes}")
 
 
 @subscribers.command()
@@ -88,7 +93,8 @@ def resubscribe(group_config: Path | None, email: str, config_path: Path | None)
     if app.resubscribe(config, email):
         click.echo(f"{email}: subscribed again")
         return
-    click.echo(f"{email}: was not unsubscribed; nothing changed", err=True)
+    why = _not_here(config, email) or "was not unsubscribed"
+    click.echo(f"{email}: {why}; nothing changed", err=True)
     raise SystemExit(EXIT_FAILURES)
 
 
@@ -105,8 +111,16 @@ def resume(group_config: Path | None, email: str, config_path: Path | None) -> N
     if app.resume(config, email):
         click.echo(f"{email}: resumed; the next run mails it again")
         return
-    click.echo(f"{email}: was not paused; nothing changed", err=True)
+    why = _not_here(config, email) or "was not paused"
+    click.echo(f"{email}: {why}; nothing changed", err=True)
     raise SystemExit(EXIT_FAILURES)
+
+
+def _not_here(config: Config, email: str) -> str | None:
+    """'not a subscriber of <config>' when no subscriber has that address."""
+    if any(s.email.casefold() == email.casefold() for s in config.subscribers):
+        return None
+    return f"not a subscriber of {config.path}"
 
 
 @click.command()
@@ -125,12 +139,18 @@ def bounces(config_path: Path) -> None:
         )
         raise SystemExit(EXIT_USAGE)
     report = app.read_bounces(config, now=datetime.now(UTC))
-    click.echo(
-        f"bounces: {report.read} messages read: {report.hard} hard, {report.soft} soft, "
-        f"{report.ignored} ignored"
-    )
+    if report.note:
+        click.echo(f"bounces: not read: {report.note}")
+        return
+    if report.read or not report.error:
+        click.echo(
+            f"bounces: {report.read} messages read: {report.hard} hard, {report.soft} soft, "
+            f"{report.ignored} ignored"
+        )
     for pause in report.paused:
         click.echo(f"  paused {pause.email}: {pause.describe()}")
+    for why in report.why_ignored:
+        click.echo(f"  ignored {why}")
     if report.error:
         click.echo(f"error: {report.error}", err=True)
         raise SystemExit(EXIT_FAILURES)

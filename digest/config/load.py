@@ -203,15 +203,9 @@ def resolve(settings: Settings, path: Path, people: Subscribers) -> Config:
             )
         else:
             web_secret = secret.encode("utf-8")
-    metrics_token = None
-    if settings.web is not None and settings.web.metrics_token_env:
-        metrics_token = os.environ.get(settings.web.metrics_token_env) or None
-        if metrics_token is None:
-            raise _fail(
-                path,
-                "web.metrics_token_env",
-                f"environment variable {settings.web.metrics_token_env} is not set",
-            )
+    # asked for by the commands that serve /metrics (Config.require_metrics_token) only
+    metrics_env = settings.web.metrics_token_env if settings.web is not None else None
+    metrics_token = os.environ.get(metrics_env) or None if metrics_env else None
     imap_env = settings.bounces.password_env
     imap_password = os.environ.get(imap_env) if imap_env else None
     return Config(
@@ -231,6 +225,7 @@ def resolve(settings: Settings, path: Path, people: Subscribers) -> Config:
         web_secret=web_secret,
         secret_missing=secret_problem,
         metrics_token=metrics_token,
+        metrics_token_missing=metrics_env if metrics_env and metrics_token is None else None,
         imap_password=imap_password,
         imap_password_missing=imap_env if imap_env and imap_password is None else None,
     )

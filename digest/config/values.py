@@ -56,6 +56,7 @@ class Config:
     web_secret: bytes | None = None  # [web] secret_env's value: signs subscriber links
     secret_missing: str | None = None  # why [web] secret_env's value cannot be used
     metrics_token: str | None = None  # [web] metrics_token_env's value
+    metrics_token_missing: str | None = None  # the unset variable it names
     imap_password: str | None = None  # [bounces] password_env's value
     imap_password_missing: str | None = None  # the unset variable it names
 
@@ -108,6 +109,18 @@ class Config:
                 key="bounces.password_env",
             )
         return self.imap_password
+
+    def require_metrics_token(self) -> Config:
+        """This config, or ConfigError when [web] metrics_token_env names an unset variable:
+        the commands that serve /metrics call it (an open /metrics is never the fallback)."""
+        if self.metrics_token_missing:
+            raise ConfigError(
+                f"{self.path}: web.metrics_token_env: environment variable "
+                f"{self.metrics_token_missing} is not set",
+                path=str(self.path),
+                key="web.metrics_token_env",
+            )
+        return self
 
     def require_link_secret(self) -> Config:
         """This config, or ConfigError when [web] is set and its secret cannot be used: the

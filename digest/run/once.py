@@ -139,7 +139,7 @@ async def run_once(
     if locks is not None:
         report = replace(report, instance=group.instance)
     halt = Halt()
-    fetch_seconds = 0.0
+    fetch_seconds = planned_early = 0.0
     planner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest-plan")
     try:
         async with Ownership(locks, idle=group.failover) as owner:
@@ -170,7 +170,9 @@ async def run_once(
                 except BaseException:
                     ready.cancel()
                     raise
-                fetch_seconds = time.perf_counter() - fetch_started
+                # fetching (and storing) alone: the ranker prepared meanwhile counts as plan
+                planned_early = run.planned_seconds[0]
+                fetch_seconds = time.perf_counter() - fetch_started - planned_early
                 unreachable = await ready
                 if unreachable:
                     halt.stop(f"not sent: {unreachable}")
@@ -203,13 +205,14 @@ async def run_once(
         planner.shutdown(wait=False, cancel_futures=True)
     if halt.is_set() and halt.why not in done.errors:
         done.errors.append(halt.why)
+    sending = (tick() - sending_started).total_seconds()
     report = replace(
         report,
         finished=clock() if clock else now,
         sources=tuple(done.outcomes),
         deliveries=tuple(done.deliveries),
         new_papers=sum(o.new for o in done.outcomes),
-        sending_seconds=(tick() - sending_started).total_seconds(),
+        sending_seconds=sending,
         notes=tuple(done.notes),
         ranker=(
             f"hybrid ({embedder.name})"
@@ -221,6 +224,7 @@ async def run_once(
         smtp_retries=outbox.retried,
         fetch_seconds=fetch_seconds,
         plan_seconds=run.planned_seconds[0],
+        send_seconds=max(0.0, sending - (run.planned_seconds[0] - planned_early)),
     )
     return keep_report(store, report, config)
 
