@@ -303,10 +303,10 @@ async def serve(config: Config, *, on_report: Callable[[RunReport], None]) -> No
         on_report(report)
 
     async def bounces() -> None:
-        if not store_exists(config.store_url):  # the first run makes it: nothing to pause yet
-            log.info("bounce mailbox: not read before the first run")
-            return
         found = await asyncio.to_thread(read_bounces, config, now=datetime.now(UTC))
+        if found.note:  # before the first run: nothing to pause yet
+            log.info("bounce mailbox: not read: %s", found.note)
+            return
         metrics.bounces_read(found.hard, found.soft, found.ignored)
         metrics.paused.set(await asyncio.to_thread(paused_count, config))
         for pause in found.paused:
@@ -340,8 +340,9 @@ def paused_count(config: Config) -> int:
 
 
 def read_bounces(config: Config, *, now: datetime) -> BounceReport:
-    """Read the [bounces] mailbox once into the store; a store no run has made yet, an
-    unreachable mailbox or a store failure is the report's error, never raised."""
+    """Read the [bounces] mailbox once into the store. A store no run has made yet is the
+    report's note (nothing read); an unreachable mailbox or a store failure its error; never
+    raised."""
     from digest.bounces.read import read_mailbox
 
     if config.settings.bounces.verp_domain:

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from digest.config.values import Config
 from digest.errors import DigestError
-from digest.store.store import sqlite_file
+from digest.store.connect import sqlite_file
 
 SMTP_SECONDS = 10  # connect, EHLO, STARTTLS and login together
 

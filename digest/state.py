@@ -23,7 +23,7 @@ from digest.health import (
 )
 from digest.models import Pause
 from digest.store import Store, store_exists
-from digest.store.store import safe_url
+from digest.store.connect import safe_url
 from digest.timeutil import iso, to_text
 
 

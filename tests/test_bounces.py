@@ -134,7 +134,7 @@ def test_the_store_keeps_bounces_once_and_pauses_by_the_rules(store_url: str) ->
 
 def test_status_codes_come_from_the_reply_or_its_code() -> None:
     """The enhanced status code a refusal starts with, else the reply code."""
-    from digest.mail.deliver import status_code
+    from digest.mail.smtp_failures import status_code
 
     assert status_code(550, "5.1.1 <x@y>: no mailbox") == "5.1.1"
     assert status_code(550, "No such user") == "550"

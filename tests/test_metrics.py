@@ -181,7 +181,10 @@ def test_metrics_after_a_run_with_a_failing_source_and_bounces(
             return "digest_runs_finished_total{" in httpx.get(base + "/metrics").text
 
         assert wait_until(counted, timeout=60)
-        time.sleep(0.2)
+        # the paused gauge is set once the run's report is counted: wait for that too
+        assert wait_until(
+            lambda: "digest_paused_subscribers 2.0" in httpx.get(base + "/metrics").text, 10
+        )
         text = httpx.get(base + "/metrics").text
     values = {
         (s.name, tuple(sorted(s.labels.items()))): s.value

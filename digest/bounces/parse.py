@@ -16,6 +16,7 @@ from email.policy import compat32
 from flufl.bounce import all_failures
 
 from digest.bounces.verp import Verp
+from digest.mail.smtp_failures import enhanced_status
 from digest.models import Bounce
 
 log = logging.getLogger("digest.bounces")
@@ -32,15 +33,6 @@ class Reading:
 def _address(value: bytes | str) -> str:
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
     return text.strip().strip("<>").casefold()
-
-
-def _status(value: str) -> str | None:
-    """`value` when it is an enhanced status code (RFC 3463), else None."""
-    first = value.strip().split(maxsplit=1)[0] if value.strip() else ""
-    parts = first.split(".")
-    if len(parts) == 3 and all(p.isdigit() and len(p) <= 3 for p in parts):
-        return first if parts[0] in ("2", "4", "5") else None
-    return None
 
 
 def dsn_fields(message: Message) -> dict[str, tuple[str, str | None]]:
@@ -61,12 +53,14 @@ def dsn_fields(message: Message) -> dict[str, tuple[str, str | None]]:
             addr = _address(str(rcpt).split(";", 1)[-1])
             if "@" in addr:
                 action = str(block.get("Action", "")).strip().casefold()
-                out[addr] = (action, _status(str(block.get("Status", ""))))
+                out[addr] = (action, enhanced_status(str(block.get("Status", ""))))
     return out
 
 
-def _failures(message: Message) -> tuple[set[str], set[str]]:
-    """(hard, soft) addresses the message reports as failed."""
+def _failures(
+    message: Message, dsn: dict[str, tuple[str, str | None]]
+) -> tuple[set[str], set[str]]:
+    """(hard, soft) addresses the message reports as failed (`dsn`: its DSN fields)."""
     try:
         temporary, permanent = all_failures(message)
     except Exception:  # a parser meeting hostile input: the message counts for nothing
@@ -74,7 +68,7 @@ def _failures(message: Message) -> tuple[set[str], set[str]]:
         temporary, permanent = frozenset(), frozenset()
     hard = {_address(a) for a in permanent}
     soft = {_address(a) for a in temporary} - hard
-    for addr, (action, status) in dsn_fields(message).items():
+    for addr, (action, status) in dsn.items():
         if action == "failed":  # the DSN says it: 4.x.x failed is soft, 5.x.x hard
             (soft if status and status.startswith("4") else hard).add(addr)
             (hard if status and status.startswith("4") else soft).discard(addr)
@@ -95,10 +89,11 @@ def read_bounce(data: bytes, subscribers: Mapping[str, str], verp: Verp | None) 
     the address as configured); a VERP envelope address names its subscriber even when the
     body names another address (a forward) or none."""
     message = message_from_bytes(data, policy=compat32)
-    hard, soft = _failures(message)
+    dsn = dsn_fields(message)
+    hard, soft = _failures(message, dsn)
     if not hard and not soft:
         return Reading(ignored="not a bounce (no failed recipient found)")
-    statuses = {a: s for a, (_, s) in dsn_fields(message).items() if s}
+    statuses = {a: s for a, (_, s) in dsn.items() if s}
     ref = reference(message, data)
 
     def one(email: str, addr: str, kind: str) -> Bounce:

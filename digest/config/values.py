@@ -88,49 +88,37 @@ class Config:
         """Subscriber `index`'s send schedule: their overrides over [schedule]."""
         return self.slots[index]
 
+    def _refuse(self, key: str, problem: str) -> ConfigError:
+        """The error for a value the config names but cannot be used (an unset variable)."""
+        return ConfigError(f"{self.path}: {key}: {problem}", path=str(self.path), key=key)
+
     def smtp_password(self) -> str | None:
         """The SMTP password read at load time; ConfigError when the variable was unset."""
         if self.password_missing:
-            env = self.password_missing
-            raise ConfigError(
-                f"{self.path}: smtp.password_env: environment variable {env} is not set",
-                path=str(self.path),
-                key="smtp.password_env",
-            )
+            unset = f"environment variable {self.password_missing} is not set"
+            raise self._refuse("smtp.password_env", unset)
         return self.password
 
     def bounce_password(self) -> str | None:
         """The bounce mailbox's password; ConfigError when its variable was unset."""
         if self.imap_password_missing:
-            raise ConfigError(
-                f"{self.path}: bounces.password_env: environment variable "
-                f"{self.imap_password_missing} is not set",
-                path=str(self.path),
-                key="bounces.password_env",
-            )
+            unset = f"environment variable {self.imap_password_missing} is not set"
+            raise self._refuse("bounces.password_env", unset)
         return self.imap_password
 
     def require_metrics_token(self) -> Config:
         """This config, or ConfigError when [web] metrics_token_env names an unset variable:
         the commands that serve /metrics call it (an open /metrics is never the fallback)."""
         if self.metrics_token_missing:
-            raise ConfigError(
-                f"{self.path}: web.metrics_token_env: environment variable "
-                f"{self.metrics_token_missing} is not set",
-                path=str(self.path),
-                key="web.metrics_token_env",
-            )
+            unset = f"environment variable {self.metrics_token_missing} is not set"
+            raise self._refuse("web.metrics_token_env", unset)
         return self
 
     def require_link_secret(self) -> Config:
         """This config, or ConfigError when [web] is set and its secret cannot be used: the
         commands that sign or check links call it."""
         if self.secret_missing:
-            raise ConfigError(
-                f"{self.path}: web.secret_env: {self.secret_missing}",
-                path=str(self.path),
-                key="web.secret_env",
-            )
+            raise self._refuse("web.secret_env", self.secret_missing)
         return self
 
     def narrowed(

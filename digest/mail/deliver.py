@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -17,6 +16,13 @@ import aiosmtplib
 
 from digest.errors import DeliveryError
 from digest.mail.compose import Outgoing, outgoing
+from digest.mail.smtp_failures import (
+    innermost,
+    name_not_found,
+    status_code,
+    tls_failure,
+    tls_mismatch,
+)
 
 # a run waits this long at most to learn whether its relay answers (digest.run.once), so a
 # dead relay ends it in seconds, before its ranking is wasted
@@ -98,65 +104,6 @@ class _Temporary(Exception):
         self.bounce = bounce
 
 
-def status_code(code: int, text: str) -> str:
-    """The enhanced status code a reply starts with ("5.1.1", RFC 3463), else its code."""
-    first = text.split(maxsplit=1)[0] if text.strip() else ""
-    parts = first.split(".")
-    if len(parts) == 3 and all(p.isdigit() for p in parts) and parts[0] in ("2", "4", "5"):
-        return first
-    return str(code)
-
-
-def _tls_failure(exc: BaseException) -> bool:
-    """True when `exc` (or what it wraps) is a certificate verification failure."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(
-            seen
-        ):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _tls_mismatch(exc: BaseException) -> bool:
-    """True when a TLS handshake met something that is not TLS (a plain-text server)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        words = str(seen)
-        if (
-            isinstance(seen, ssl.SSLError)
-            or "WRONG_VERSION_NUMBER" in words
-            or ("record layer failure" in words)
-        ):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _causes(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
-def _name_not_found(exc: BaseException) -> bool:
-    """DNS said the name does not exist (not a temporary resolver failure)."""
-    gone = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
-    for cause in _causes(exc):
-        if isinstance(cause, socket.gaierror) and cause.errno in gone:
-            return True
-    # aiosmtplib reports a failed connect as text ("[Errno -2] Name or service not known")
-    return any(f"[Errno {int(code)}]" in str(exc) for code in gone)
-
-
-def _innermost(exc: BaseException) -> str:
-    return str(_causes(exc)[-1]) or type(exc).__name__
-
-
 class _Connection:
     """One SMTP session, opened on first use and reopened after a drop."""
 
@@ -189,21 +136,21 @@ class _Connection:
             ) from None
         except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPTimeoutError, OSError) as exc:
             smtp.close()
-            if _tls_failure(exc):  # an untrusted certificate will not fix itself: no retries
+            if tls_failure(exc):  # an untrusted certificate will not fix itself: no retries
                 raise DeliveryError(
                     f"SMTP {o.host}:{o.port}: TLS certificate not trusted: {exc}; "
                     "check [smtp] host and ca_file",
                     permanent=True,
                 ) from None
-            if _tls_mismatch(exc):  # nor will talking TLS to a plain-text port
+            if tls_mismatch(exc):  # nor will talking TLS to a plain-text port
                 raise DeliveryError(
                     f"SMTP {o.host}:{o.port}: TLS handshake failed ({exc}); the server speaks "
                     'plain SMTP on this port: use security = "starttls" or "none"',
                     permanent=True,
                 ) from None
-            if _name_not_found(exc):  # a name that does not exist will not appear in a retry
+            if name_not_found(exc):  # a name that does not exist will not appear in a retry
                 raise DeliveryError(
-                    f"SMTP {o.host}:{o.port}: no such host name ({_innermost(exc)}); "
+                    f"SMTP {o.host}:{o.port}: no such host name ({innermost(exc)}); "
                     "check [smtp] host",
                     permanent=True,
                 ) from None

@@ -34,8 +34,8 @@ class Examples:
         dense_cells: int = DENSE_CELLS,
     ) -> None:
         slot: dict[str, int] = {}
-        # per kind, CSR-like: the slots of row r are slots[ptr[r]:ptr[r + 1]] (compact
-        # arrays: 100,000 subscribers with ten examples each cost a few MB)
+        # per kind, CSR-like: the slots of row r are slots[ptr[r]:ptr[r + 1]] (two flat
+        # arrays, not a Python list per subscriber)
         self.slots: dict[str, tuple[Rows, npt.NDArray[np.int32]]] = {}
         for kind in ("liked", "disliked"):
             flat = array("i")  # 4 bytes an entry while it grows

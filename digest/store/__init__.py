@@ -7,7 +7,8 @@ URL (PostgreSQL via psycopg) through `[store] url`.
 
 from __future__ import annotations
 
+from digest.store.connect import store_exists
 from digest.store.migrate import SCHEMA_VERSION
-from digest.store.store import Store, dry_run_copy, store_exists
+from digest.store.store import Store, dry_run_copy
 
 __all__ = ["SCHEMA_VERSION", "Store", "dry_run_copy", "store_exists"]

@@ -27,41 +27,11 @@ from digest.errors import StoreError
 from digest.models import FeedState, Paper, RunReport, Sent, StoreTimeouts, Windows
 from digest.store import ledger, links, runs, sqlite
 from digest.store import papers as paper_rows
-from digest.store.connect import connect_args
+from digest.store.connect import connect_args, one_line, safe_url, sqlite_file
 from digest.store.locks import SessionLocks
 from digest.store.methods import Bounces, GroupRuns, PaperFeedback, SubscriberLinks
 from digest.store.migrate import migrate, migrate_on, schema_version
 from digest.store.schema import meta, papers
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The database file of an SQLite URL (None for other databases and :memory:)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        return Path(str(parsed.database))
-    return None
-
-
-def store_exists(url: str) -> bool:
-    """False only for an SQLite store whose file does not exist yet (no run so far)."""
-    path = sqlite_file(url)
-    return path is None or path.exists()
-
-
-def one_line(exc: BaseException) -> str:
-    """The database's own words for a failure: no SQL, parameters or help links."""
-    inner = getattr(exc, "orig", None) or exc
-    text = str(inner).split("\n")[0]
-    return text.split("(Background on this error")[0].strip() or type(inner).__name__
-
-
-def safe_url(url: str) -> str:
-    """A store URL fit for an error message: any password hidden."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL has nothing to hide
-        return url
-
 
 INGEST_LOCK_KEY = 0x50445F494E474553  # "PD_INGES": ingests take turns, so seq = max + 1 holds
 
